@@ -1,0 +1,5 @@
+import sys
+
+from pnc_pack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,70 @@
+"""What every command shares: error handling, --json output, progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from pnc_pack.errors import PncError
+
+
+def run_main(group: click.Group, argv=None) -> int:
+    """Run the click group; turn every PncError into one line on stderr and its exit code.
+
+    Tracebacks are shown only when ``PNC_PACK_DEBUG=1``.
+    """
+    debug = os.environ.get("PNC_PACK_DEBUG") == "1"
+    try:
+        group.main(args=argv, prog_name="pnc-pack", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("pnc-pack: aborted", err=True)
+        return 130
+    except click.exceptions.ClickException as exc:  # usage errors (bad flags, missing files, ...)
+        exc.show()
+        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except PncError as exc:
+        if debug:
+            raise
+        click.echo(f"pnc-pack: error: {type(exc).__name__}: {one_line(str(exc))}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("pnc-pack: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: still one line, unless debugging
+        if debug:
+            raise
+        click.echo(
+            f"pnc-pack: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+            "(set PNC_PACK_DEBUG=1 for a traceback, and please report it)",
+            err=True,
+        )
+        return 1
+    return 0
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def emit_json(obj: Any) -> None:
+    """Print ``obj`` as JSON on stdout (sorted keys, UTF-8)."""
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(f)
+
+
+def progress_enabled() -> bool:
+    """Progress bars only on a terminal, and never when HF_HUB_DISABLE_PROGRESS_BARS or PNC_PACK_QUIET is set."""
+    if os.environ.get("PNC_PACK_QUIET") == "1" or os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") == "1":
+        return False
+    return sys.stderr.isatty()

@@ -1,0 +1,3 @@
+"""bytes <-> CloneDelta, torch-free. See spec/clone-delta-v1.md."""
+
+from pnc_pack.format.delta import ClonedModule, CloneDelta, LabelEntry, Mask, RawTensor, Signature  # noqa: F401

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One entry point for the README's commands. Sets up .venv on first use (torch pinned to the CPU build), then runs
+#   bash tools/run.sh demo [ARGS]   the main job: pnc-pack demo
+#   bash tools/run.sh test [ARGS]   the whole test suite
+#   bash tools/run.sh bench [ARGS]  the benchmarks (python -m tools.bench ...)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${PNC_PACK_VENV:-.venv}
+stamp="$VENV/.pnc-pack-installed"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt "torch==2.13.0"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
+  echo "$want" > "$stamp"
+fi
+cmd=${1:-test}; shift || true
+case "$cmd" in
+  demo)  exec "$VENV/bin/pnc-pack" demo "$@" ;;
+  test)  exec "$VENV/bin/python" -m pytest "$@" ;;
+  bench) exec "$VENV/bin/python" -m tools.bench "$@" ;;
+  *) echo "usage: bash tools/run.sh {demo|test|bench} [ARGS]" >&2; exit 2 ;;
+esac
