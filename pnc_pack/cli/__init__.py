@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sign": ("pnc_pack.cli.format_cmds:sign_cmd", "Add a signature to a clone delta."),
     "train": ("pnc_pack.cli.train_cmd:train_cmd", "Train a zoo model on some classes (a pretrained-model folder)."),
     "build": ("pnc_pack.cli.build_cmd:build_cmd", "Run Partial Network Cloning and write a clone delta."),
-    "eval": ("pnc_pack.cli.apply_cmd:eval_cmd", "Evaluate a clone delta: Ori / Tar / Avg accuracy."),
+    "eval": ("pnc_pack.cli.eval_cmd:eval_cmd", "Evaluate a clone delta: Ori / Tar / Avg accuracy."),
     "apply": ("pnc_pack.cli.apply_cmd:apply_cmd", "Rebuild the cloned model; export, repair, evaluate."),
     "push": ("pnc_pack.cli.hub_cmds:push_cmd", "Upload a clone delta to the Hugging Face Hub."),
     "pull": ("pnc_pack.cli.hub_cmds:pull_cmd", "Download and verify a clone delta from the Hub."),
