@@ -1,0 +1,189 @@
+"""Ed25519 signing of clone deltas, and the key files (spec/clone-delta-v1.md, "Signatures").
+
+A signature signs ``SIGNING_CONTEXT + digest`` (the context string keeps a pnc-pack key's signatures from being
+replayed as signatures over anything else). Signatures live after the digest, so adding one never changes the
+digest or any byte before it; several coexist, one per key, sorted by public key. Ed25519 is deterministic, so
+re-signing with the same key gives the same bytes: signing replaces that key's previous signature.
+
+Key files: ``NAME`` holds the private key as unencrypted PKCS#8 PEM, written atomically with mode 0600; ``NAME.pub``
+holds the public key as SubjectPublicKeyInfo PEM (both readable by ``openssl pkey``). A key is named in reports by its
+fingerprint: the sha256 of the 32-byte raw public key, hex.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from pnc_pack.errors import KeyFormatError, SignatureError, UsageError
+from pnc_pack.format import container
+from pnc_pack.format.delta import CloneDelta, Signature
+from pnc_pack.format.limits import DEFAULT_LIMITS, DIGEST_SIZE, Limits
+from pnc_pack.fsutil import atomic_write
+
+MAX_KEY_FILE = 64 * 1024
+
+
+# -- keys --------------------------------------------------------------------------------------------------------
+def generate_keypair() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def private_key_from_seed(seed: bytes) -> Ed25519PrivateKey:
+    """A private key from its 32-byte seed (deterministic test keys; the vectors use these)."""
+    if not isinstance(seed, (bytes, bytearray)) or len(seed) != 32:
+        raise KeyFormatError("an Ed25519 seed is exactly 32 bytes")
+    return Ed25519PrivateKey.from_private_bytes(bytes(seed))
+
+
+def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    if isinstance(key, Ed25519PrivateKey):
+        key = key.public_key()
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def fingerprint(public_key: bytes) -> str:
+    """sha256 of the raw 32-byte public key, hex: how reports name a key."""
+    return hashlib.sha256(bytes(public_key)).hexdigest()
+
+
+def public_key_pem(key: Ed25519PrivateKey | Ed25519PublicKey | bytes) -> bytes:
+    if isinstance(key, (bytes, bytearray)):
+        key = Ed25519PublicKey.from_public_bytes(bytes(key))
+    elif isinstance(key, Ed25519PrivateKey):
+        key = key.public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def write_keypair(key: Ed25519PrivateKey, path: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write ``path`` (private, PKCS#8 PEM, mode 0600) and ``path.pub`` (public, SPKI PEM), each atomically."""
+    path = Path(path)
+    pub = path.with_name(path.name + ".pub")
+    if not overwrite:
+        for p in (path, pub):
+            if p.exists():
+                raise UsageError(f"{p} exists; refusing to overwrite a key")
+    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+    atomic_write(path, private_pem, mode=0o600)
+    atomic_write(pub, public_key_pem(key), mode=0o644)
+    return path, pub
+
+
+def _read_key_file(path: str | os.PathLike) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_KEY_FILE + 1)
+    except OSError as exc:
+        raise KeyFormatError(f"{path}: cannot read key file: {exc.strerror or exc}") from None
+    if len(data) > MAX_KEY_FILE:
+        raise KeyFormatError(f"{path}: too large for a key file")
+    return data
+
+
+def load_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
+    data = _read_key_file(path)
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise KeyFormatError(f"{path}: the private key is encrypted; pnc-pack reads unencrypted PKCS#8 keys") from None
+    except Exception as exc:  # ValueError, UnsupportedAlgorithm, ...
+        raise KeyFormatError(f"{path}: not a PEM private key ({type(exc).__name__})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFormatError(f"{path}: not an Ed25519 private key")
+    return key
+
+
+def load_public_key(path: str | os.PathLike) -> bytes:
+    """The raw 32-byte public key from a ``.pub`` file (SPKI PEM)."""
+    data = _read_key_file(path)
+    try:
+        key = serialization.load_pem_public_key(data)
+    except Exception as exc:
+        raise KeyFormatError(f"{path}: not a PEM public key ({type(exc).__name__})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFormatError(f"{path}: not an Ed25519 public key")
+    return public_key_bytes(key)
+
+
+# -- signatures --------------------------------------------------------------------------------------------------
+def signature_valid(public_key: bytes, signature: bytes, digest: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes(public_key)).verify(bytes(signature),
+                                                                     container.signed_message(digest))
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def check_signatures(digest: bytes, signatures, *, strict: bool = False) -> list[bool]:
+    """Validity of each (public key, signature) over ``digest``; with ``strict`` raise SignatureError on the first
+    invalid one."""
+    out = []
+    for i, (pk, sig) in enumerate(signatures):
+        ok = signature_valid(pk, sig, digest)
+        if strict and not ok:
+            raise SignatureError(
+                f"signature {i} by key {fingerprint(pk)[:16]} does not verify: the file was altered after signing")
+        out.append(ok)
+    return out
+
+
+def _make(key: Ed25519PrivateKey, digest: bytes) -> tuple[bytes, bytes]:
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFormatError(f"expected an Ed25519 private key, got {type(key).__name__}")
+    return public_key_bytes(key), key.sign(container.signed_message(digest))
+
+
+def _merge(existing, new: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    return sorted([s for s in existing if s[0] != new[0]] + [new])
+
+
+def sign(delta: CloneDelta, private_key: Ed25519PrivateKey, **dump_kw) -> CloneDelta:
+    """``delta`` with a signature by ``private_key`` added (replacing that key's earlier signature)."""
+    from pnc_pack.format.codec import digest as _digest
+
+    new = _make(private_key, _digest(delta, **dump_kw))
+    sigs = _merge([(s.public_key, s.signature) for s in delta.signatures], new)
+    return dataclasses.replace(delta, signatures=tuple(Signature(pk, sig) for pk, sig in sigs))
+
+
+def sign_bytes(data: bytes, private_key: Ed25519PrivateKey, *, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """A delta file's bytes with a signature added; everything up to and including the digest is unchanged.
+
+    The file is fully decoded first (a signature vouches for a file that loads), and existing signatures must
+    verify."""
+    from pnc_pack.format.codec import decode
+
+    delta, info = decode(data, limits=limits)
+    new = _make(private_key, bytes.fromhex(info.digest))
+    sigs = _merge([(s.public_key, s.signature) for s in delta.signatures], new)
+    return container.with_signatures(data, sigs, limits)
+
+
+def sign_file(path: str | os.PathLike, private_key: Ed25519PrivateKey, *, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Add a signature to the delta file at ``path`` (atomic rewrite). Returns the digest, hex."""
+    from pnc_pack.format.codec import read_bytes
+
+    data = read_bytes(path, limits)
+    out = sign_bytes(data, private_key, limits=limits)
+    atomic_write(path, out, mode=_mode_of(path))
+    return container.parse(out, limits).digest.hex()
+
+
+def _mode_of(path) -> int:
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        return 0o644
+
+
+__all__ = ["generate_keypair", "private_key_from_seed", "public_key_bytes", "fingerprint", "write_keypair",
+           "load_private_key", "load_public_key", "signature_valid", "check_signatures", "sign", "sign_bytes",
+           "sign_file", "DIGEST_SIZE"]

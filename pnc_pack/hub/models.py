@@ -1,0 +1,175 @@
+"""Pretrained-model folders on the Hub: publish one, pin a reference to one, fetch one at its pinned commit.
+
+A model folder is ``config.json`` + ``model.safetensors`` (see :mod:`pnc_pack.zoo.pretrained`). A reference to it
+(:class:`~pnc_pack.refs.ModelRef`) is either local (a path) or a Hub repo id with a 40-hex commit; both carry the
+sha256 and size of the two files, and nothing reads a file before :meth:`ModelRef.check_folder` has checked it.
+
+Hub files always travel through the Hugging Face cache (``$HF_HUB_CACHE``, default ``$HF_HOME/hub``): a model is
+downloaded once per machine, shared with every other tool that uses the cache, safe with several processes at once
+(huggingface_hub's file locks), and usable offline (``HF_HUB_OFFLINE=1``) once it is there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from pnc_pack.errors import HubOfflineError, ModelMismatchError, ModelNotFoundError
+from pnc_pack.hub.card import model_card
+from pnc_pack.hub.client import (
+    HubSettings,
+    cached_file,
+    commit_of,
+    download,
+    is_commit,
+    is_hub_spec,
+    parse_spec,
+    record_ref,
+    resolve_commit,
+    settings,
+)
+from pnc_pack.hub.upload import commit_files
+from pnc_pack.refs import ModelRef, check_repo_id, sha256_file
+
+MODEL_FILES = ("config.json", "model.safetensors")
+
+
+def read_model_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """config.json of a model folder, validated by the zoo's torch-free ``read_config``, as a plain dict
+    (arch, arch_args, classes, input_shape, training)."""
+    from pnc_pack.zoo.config import read_config
+
+    return read_config(Path(folder)).to_dict()
+
+
+# -- publish -------------------------------------------------------------------------------------------------------
+def publish_model(folder: str | os.PathLike, repo_id: str, *, private: bool = False, message: str | None = None,
+                  branch: str | None = None) -> str:
+    """Upload config.json, model.safetensors and a generated README.md card in one commit; returns its sha."""
+    folder = Path(folder)
+    check_repo_id(repo_id)
+    for name in MODEL_FILES:
+        if not (folder / name).is_file():
+            raise ModelNotFoundError(f"model folder {folder}: file {name!r} not found")
+    cfg = read_model_config(folder)
+    digests = {name: sha256_file(folder / name) for name in MODEL_FILES}
+    card = model_card(cfg, repo_id=repo_id, files=digests)
+    s = settings()
+    files: dict[str, bytes | Path] = {name: folder / name for name in MODEL_FILES}
+    files["README.md"] = card.encode("utf-8")
+    msg = message or f"Publish {cfg['arch']} model ({len(cfg.get('classes') or [])} classes) with pnc-pack"
+    return commit_files(s, repo_id, files, message=msg, branch=branch, private=private)
+
+
+# -- resolve: spec -> (folder, pinned ref) ---------------------------------------------------------------------------
+def pin_revision(s: HubSettings, repo_id: str, revision: str | None, probe: str = "config.json") -> str:
+    """The 40-hex commit of ``revision`` (branch, tag, short or full sha).
+
+    Online: one ``model_info`` request (unless a full sha whose ``probe`` file is cached). Offline: from the
+    cache's refs (what the last online download of that branch or tag saw), else HubOfflineError.
+    """
+    revision = revision or "main"
+    if is_commit(revision) and cached_file(s, repo_id, probe, revision) is not None:
+        return revision
+    if s.offline:
+        p = cached_file(s, repo_id, probe, revision)
+        if p is None:
+            raise HubOfflineError(
+                f"{repo_id}@{revision}: file {probe!r} is not in the local cache {s.cache_dir} and offline mode is "
+                "on (HF_HUB_OFFLINE=1); download it once online, or unset HF_HUB_OFFLINE")
+        return commit_of(p)
+    return resolve_commit(s, repo_id, revision)
+
+
+def resolve_model(spec: str | os.PathLike) -> tuple[Path, ModelRef]:
+    """A model spec -> (folder to load from, pinned ModelRef).
+
+    ``spec`` is a local model folder (-> a local reference) or ``hf://REPO_ID[@REVISION]`` (-> a Hub reference:
+    the branch or tag is resolved to its commit first, then both files are downloaded at that commit, so a branch
+    that moves meanwhile cannot give a mixed pair).
+    """
+    if is_hub_spec(spec):
+        repo_id, revision = parse_spec(str(spec))
+        s = settings()
+        commit = pin_revision(s, repo_id, revision)
+        paths = [download(s, repo_id, name, commit) for name in MODEL_FILES]
+        record_ref(s, repo_id, revision, commit)
+        folder = paths[0].parent
+        cfg = read_model_config(folder)
+        ref = ModelRef.from_folder(folder, cfg["arch"], cfg["arch_args"], files=MODEL_FILES, repo_id=repo_id,
+                                   commit=commit)
+        return folder, ref
+    folder = Path(spec)
+    if not folder.is_dir():
+        raise ModelNotFoundError(f"model folder {folder} not found (a Hub model is written hf://NAMESPACE/NAME)")
+    cfg = read_model_config(folder)
+    return folder, ModelRef.from_folder(folder, cfg["arch"], cfg["arch_args"], files=MODEL_FILES)
+
+
+# -- fetch: pinned ref -> checked folder ---------------------------------------------------------------------------
+def _missing_offline(s: HubSettings, refs: Iterable[ModelRef]) -> list[str]:
+    out = []
+    for ref in refs:
+        if ref.is_local:
+            continue
+        names = [n for n in sorted(ref.files) if cached_file(s, ref.repo_id, n, ref.commit) is None]
+        if names:
+            out.append(f"{ref.repo_id}@{ref.commit[:10]} ({', '.join(names)})")
+    return out
+
+
+def _offline_error(s: HubSettings, missing: list[str]) -> HubOfflineError:
+    return HubOfflineError(
+        f"offline mode (HF_HUB_OFFLINE=1) and not in the local cache {s.cache_dir}: {'; '.join(missing)}; "
+        "fetch them once online (pnc-pack pull / apply), or unset HF_HUB_OFFLINE")
+
+
+def fetch_model(ref: ModelRef, *, models_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``ref``'s files, checked against the pins (size + sha256) before it is returned.
+
+    Hub refs: downloaded at the pinned commit through the Hub cache (no network when cached; offline works from a
+    warm cache). Local refs: ``ref.path``, else ``models_dir/<basename of ref.path>``.
+    Raises ModelNotFoundError / ModelMismatchError (exit 5), or a HubError (10-14).
+    """
+    if ref.is_local:
+        candidates = [Path(ref.path)]
+        if models_dir is not None:
+            candidates.append(Path(models_dir) / Path(ref.path).name)
+        for folder in candidates:
+            if folder.is_dir():
+                ref.check_folder(folder)
+                return folder
+        raise ModelNotFoundError(f"local model {ref.path!r} not found (looked in {', '.join(map(str, candidates))})")
+    s = settings()
+    missing = _missing_offline(s, [ref])
+    if missing and s.offline:
+        raise _offline_error(s, missing)
+    if missing:
+        # One quick request first: a dead endpoint, a missing repo or commit, or a bad token fail here at once,
+        # rather than after huggingface_hub's download retries (about 20 s of backoff on a refused connection).
+        resolve_commit(s, ref.repo_id, ref.commit)
+    names = sorted(ref.files)
+    paths = {name: download(s, ref.repo_id, name, ref.commit) for name in names}
+    folder = paths[names[0]].parent
+    try:
+        ref.check_folder(folder)
+    except ModelMismatchError as exc:
+        if s.offline:
+            raise
+        # A damaged cache entry is repaired by one fresh download; a server that serves other bytes than the pins
+        # fails again, and that error is final.
+        download(s, ref.repo_id, Path(exc.file).name, ref.commit, force=True)
+        ref.check_folder(folder)
+    return folder
+
+
+def fetch_models(refs: Iterable[ModelRef], *, models_dir: str | os.PathLike | None = None) -> list[Path]:
+    """:func:`fetch_model` for several refs; offline, one error names everything that is missing."""
+    refs = list(refs)
+    s = settings()
+    if s.offline:
+        missing = _missing_offline(s, refs)
+        if missing:
+            raise _offline_error(s, missing)
+    return [fetch_model(ref, models_dir=models_dir) for ref in refs]

@@ -1,0 +1,85 @@
+"""The same pull / resolve / fetch path against olah, a real and independent Hub-compatible server.
+
+olah is read-only, so "publishing" here is a git commit in its mirror folder (tests/hub/olah_mirror.py). This
+checks that nothing in pnc-pack depends on quirks of our own test server.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import pnc_pack.hub as hub_api
+from pnc_pack.errors import HubNotFoundError
+from pnc_pack.format import codec
+from pnc_pack.hub.card import delta_card
+
+from pnc_hub_helpers import make_delta
+
+
+def _files(folder):
+    return {n: (folder / n).read_bytes() for n in hub_api.MODEL_FILES}
+
+
+@pytest.fixture
+def olah_env(olah, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", olah.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "machine-a"))
+    return olah
+
+
+def test_pull_and_fetch_through_olah(olah_env, make_model, run_child, tmp_path):
+    olah = olah_env
+    target, source = make_model("target"), make_model("source", names=("5", "6", "7", "8", "9"), seed=1)
+    tc = olah.commit("olah-org/target", _files(target), "target v1")
+    olah.tag("olah-org/target", "v1")
+    sc = olah.commit("olah-org/source", _files(source), "source")
+
+    _, tref = hub_api.resolve_model("hf://olah-org/target")  # main -> its commit
+    assert tref.commit == tc
+    assert hub_api.resolve_model("hf://olah-org/target@v1")[1] == tref
+    assert hub_api.resolve_model(f"hf://olah-org/target@{tc[:7]}")[1] == tref
+    _, sref = hub_api.resolve_model("hf://olah-org/source@main")
+    assert sref.commit == sc
+
+    delta = make_delta(tref, [sref])
+    data = codec.dumps(delta)
+    card = delta_card(delta, repo_id="olah-org/clone", branch="main", file_name="clone.pncd",
+                      file_sha256="0" * 64, file_size=len(data), endpoint=olah.url)
+    dc = olah.commit("olah-org/clone", {"clone.pncd": data, "README.md": card.encode()}, "delta")
+    olah.commit("olah-org/target", _files(make_model("target-v2", seed=9)), "target v2")  # main moves on
+
+    env = {"HF_ENDPOINT": olah.url}
+    base = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_HUB_OFFLINE")}
+    got = run_child("fetch", "hf://olah-org/clone", env={**base, **env, "HF_HOME": str(tmp_path / "b")})
+    assert got.returncode == 0, got
+    out = got.json()
+    assert out["commit"] == dc
+    for m, ref in zip(out["models"], (tref, sref)):  # the pinned commits, not the moved branch
+        assert m["uri"] == ref.uri() and m["files"] == {n: d.sha256 for n, d in ref.files.items()}
+    offline = run_child("fetch", "hf://olah-org/clone",
+                        env={**base, **env, "HF_HOME": str(tmp_path / "b"), "HF_HUB_OFFLINE": "1"})
+    assert offline.returncode == 0 and offline.json() == out, offline
+
+    # in-process too: pull, then fetch every pinned model (hash-checked) = what apply needs before loading
+    path, commit, pulled = hub_api.pull(f"olah-org/clone@{dc}")
+    assert commit == dc and pulled == delta and path.read_bytes() == data
+    folders = hub_api.fetch_models(pulled.refs)
+    assert [f.name for f in folders] == [tref.commit, sref.commit]
+
+
+def test_olah_not_found_kinds(olah_env, make_model):
+    olah = olah_env
+    c = olah.commit("olah-org/nf", _files(make_model("m")), "m")
+    # olah answers 401 RepositoryNotFound for a missing repo, revision or file: with no token, that is not-found
+    with pytest.raises(HubNotFoundError):
+        hub_api.resolve_model("hf://olah-org/missing")
+    with pytest.raises(HubNotFoundError):
+        hub_api.resolve_model("hf://olah-org/nf@no-such-branch")
+    with pytest.raises(HubNotFoundError, match="clone.pncd"):
+        hub_api.pull(f"olah-org/nf@{c}")
+    # model_info without a revision needs olah's meta_head.json (written by the fixture); pnc-pack never relies on it
+    from huggingface_hub import HfApi
+
+    assert HfApi(endpoint=olah.url, token=False).model_info("olah-org/nf").sha == c

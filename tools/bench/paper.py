@@ -1,0 +1,297 @@
+"""The paper's main table (PAPER.md §6.1) on a dataset we have: ``python -m tools.bench paper [OPTIONS]``.
+
+    python -m tools.bench paper --data idx:data/mnist --seeds 0,1,2
+    python -m tools.bench paper --data idx:data/fashion-mnist
+
+Protocol (PAPER.md §4): a target zoo model trained on ``--target-classes`` (T_t), a source on ``--source-classes``;
+setting S clones ``--clone-s`` (k=1), setting M ``--clone-m`` (k=3) from the source into the target, using only
+``--data-fraction`` of the training images of the cloned classes (D_t, stratified, drawn with the seed). Ori = top-1
+accuracy on the test images of T_t, Tar = on those of the cloned classes, both over all |T_t|+k outputs of the merged
+model; Avg = (|T_t|·Ori + k·Tar)/(|T_t|+k). Rows: the paper's baselines (:mod:`tools.bench.baselines`), the three PNC
+rows through the builder (:mod:`tools.bench._pnc_rows`), and PEFT LoRA rows. Each row also reports the bytes a receiver
+must download given the zoo models it already holds, and the training wall time.
+
+Zoo models are trained once per (dataset, arch, classes, epochs, seed) and cached under ``--workdir``
+(``runs/bench-paper`` by default: ``<dataset>/seed<S>/{target,source}``, ordinary model folders). Several seeds
+(``--seeds 0,1,2``): each seed trains its own zoo models, draws its own D_t and reports; the table shows mean ± sample
+std (ddof=1). Results: ``tools/bench/results/paper-<dataset>.json`` / ``.md`` / ``-*.png``; then RESULTS.md is
+regenerated (:mod:`tools.bench.report`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).resolve().parent / "results"
+METHOD_ORDER = ["pretrained", "joint", "continual", "continual_kd", "ensemble",
+                "pnc_no_local", "pnc_no_insert", "pnc", "lora", "lora_kd"]
+METHOD_NAMES = {
+    "pretrained": "Pre-trained", "joint": "Joint + Full Set", "continual": "Continual",
+    "continual_kd": "Continual + KD", "ensemble": "Direct Ensemble", "pnc_no_local": "PNC (w/o Local)",
+    "pnc_no_insert": "PNC (w/o Insert)", "pnc": "PNC (full)", "lora": "PEFT LoRA", "lora_kd": "PEFT LoRA + KD",
+}
+PNC_METHODS = ("pnc_no_local", "pnc_no_insert", "pnc")
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        out = [int(t) for t in str(text).split(",") if t.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not out:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return out
+
+
+def default_data() -> str:
+    """``idx:data/mnist`` when full MNIST is there (``python tools/fetch_data.py``), else the packaged mnist5k."""
+    d = ROOT / "data" / "mnist"
+    if (d / "train-images-idx3-ubyte").is_file() or (d / "train-images-idx3-ubyte.gz").is_file():
+        return "idx:data/mnist"
+    print("paper: full MNIST not found at data/mnist (run `python tools/fetch_data.py`); "
+          "using the packaged 5,000-image subset --data mnist5k", file=sys.stderr)
+    return "mnist5k"
+
+
+def slug(spec: str) -> str:
+    kind, _, arg = spec.partition(":")
+    if not arg:
+        return kind
+    name = Path(arg.rstrip("/")).name
+    return (Path(name).stem if kind == "npz" else name) or kind
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="python -m tools.bench paper", description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="dataset spec (default idx:data/mnist if present, else mnist5k)")
+    ap.add_argument("--arch", default="lenet5")
+    ap.add_argument("--target-classes", type=_ints, default=[0, 1, 2, 3, 4])
+    ap.add_argument("--source-classes", type=_ints, default=[5, 6, 7, 8, 9])
+    ap.add_argument("--clone-s", type=_ints, default=[5], help="classes cloned in setting S")
+    ap.add_argument("--clone-m", type=_ints, default=[5, 6, 7], help="classes cloned in setting M")
+    ap.add_argument("--data-fraction", type=float, default=0.1, help="share of the cloned classes' training data (D_t)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=_ints, default=None, help="several seeds: mean ± std (overrides --seed)")
+    ap.add_argument("--workdir", type=Path, default=ROOT / "runs" / "bench-paper", help="zoo-model cache")
+    ap.add_argument("--epochs", type=int, default=5, help="epochs of the zoo models and of Joint + Full Set")
+    ap.add_argument("--ft-epochs", type=int, default=10, help="passes over D_t for Continual(+KD) and LoRA rows")
+    ap.add_argument("--pnc-epochs", type=int, default=None, help="epochs per position for the builder "
+                    "(default: the builder's own default)")
+    ap.add_argument("--zoo-label-smoothing", type=float, default=0.0)
+    ap.add_argument("--methods", default=",".join(METHOD_ORDER), help="comma-separated subset of: "
+                    + ",".join(METHOD_ORDER))
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    ap.add_argument("--tag", default="", help="suffix of the result files (paper-<dataset><tag>.json)")
+    ap.add_argument("--no-report", action="store_true", help="do not regenerate RESULTS.md")
+    args = ap.parse_args(argv)
+    bad = [m for m in args.methods.split(",") if m and m not in METHOD_ORDER]
+    if bad:
+        ap.error(f"unknown method(s) {bad}; known: {METHOD_ORDER}")
+    args.methods = [m for m in METHOD_ORDER if m in args.methods.split(",")]
+    for name in ("clone_s", "clone_m"):
+        extra = set(getattr(args, name)) - set(args.source_classes)
+        if extra:
+            ap.error(f"--{name.replace('_', '-')}: {sorted(extra)} not among --source-classes")
+    if set(args.target_classes) & set(args.source_classes):
+        ap.error("--target-classes and --source-classes overlap")
+    if not 0.0 < args.data_fraction <= 1.0:
+        ap.error("--data-fraction must be in (0, 1]")
+    if args.data is None:
+        args.data = default_data()
+    return args
+
+
+# -- zoo models ---------------------------------------------------------------------------------------------------
+def zoo_model(workdir: Path, role: str, dataset, spec: str, arch: str, classes, epochs: int, seed: int,
+              label_smoothing: float, log=print):
+    """(folder, model, config, train_s): trained once, then loaded from ``workdir/role`` when settings match."""
+    from pnc_pack.zoo.config import read_config
+    from pnc_pack.zoo.pretrained import load_pretrained, save_pretrained
+    from pnc_pack.zoo.training import train_model
+
+    folder = workdir / role
+    times = workdir / f"{role}.train_s.json"
+    want = {"data": dataset.name, "classes": list(classes), "epochs": epochs, "seed": seed,
+            "label_smoothing": float(label_smoothing)}
+    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+        cfg = read_config(folder)
+        if cfg.arch == arch and all(cfg.training.get(k) == v for k, v in want.items()):
+            model, cfg = load_pretrained(folder)
+            train_s = json.loads(times.read_text())["train_s"] if times.is_file() else None
+            log(f"  zoo {role}: cached {folder} (test acc {cfg.training.get('test_accuracy')})")
+            return folder, model, cfg, train_s
+    t0 = time.perf_counter()
+    model, cfg = train_model(arch, None, dataset, list(classes), epochs=epochs, seed=seed,
+                             label_smoothing=label_smoothing)
+    train_s = round(time.perf_counter() - t0, 3)
+    save_pretrained(model, cfg, folder)
+    from pnc_pack.fsutil import atomic_write
+
+    atomic_write(times, json.dumps({"train_s": train_s}).encode())
+    log(f"  zoo {role}: trained in {train_s:.1f}s, test acc {cfg.training.get('test_accuracy')}")
+    return folder, model, cfg, train_s
+
+
+# -- one seed -----------------------------------------------------------------------------------------------------
+def run_seed(args, dataset, seed: int, log=print) -> dict:
+    import torch
+
+    from pnc_pack.data import fit_to_shape, select_classes, take_fraction
+    from tools.bench import baselines as B
+    from tools.bench import _pnc_rows as pnc_rows
+
+    wd = args.workdir / slug(args.data) / args.arch / f"seed{seed}"
+    t_dir, target, t_cfg, t_s = zoo_model(wd, "target", dataset, args.data, args.arch, args.target_classes,
+                                          args.epochs, seed, args.zoo_label_smoothing, log)
+    s_dir, source, s_cfg, s_s = zoo_model(wd, "source", dataset, args.data, args.arch, args.source_classes,
+                                          args.epochs, seed, args.zoo_label_smoothing, log)
+    shape = target.input_shape
+    Xo, yo = select_classes(*dataset.test, args.target_classes)
+    ori_set = (fit_to_shape(Xo, shape), yo)
+    out = {"seed": seed, "zoo": {
+        "target": {"folder": str(t_dir), "test_accuracy": t_cfg.training.get("test_accuracy"), "train_s": t_s},
+        "source": {"folder": str(s_dir), "test_accuracy": s_cfg.training.get("test_accuracy"), "train_s": s_s}},
+        "settings": {}}
+    for setting, clone in (("S", args.clone_s), ("M", args.clone_m)):
+        log(f"seed {seed} setting {setting}: clone {clone} ({args.data_fraction:g} of their training data)")
+        Xd, yd = select_classes(*dataset.train, clone)
+        Xd, yd = take_fraction(Xd, yd, args.data_fraction, seed)
+        Xt, yt = select_classes(*dataset.test, clone)
+        tar_set = (fit_to_shape(Xt, shape), yt)
+        task = B.Task(target, list(args.target_classes), source, list(args.source_classes), list(clone),
+                      fit_to_shape(Xd, shape), yd, seed)
+        base = [m for m in args.methods if m not in PNC_METHODS]
+        torch.manual_seed(seed)
+        rows = B.run_all(task, dataset, args.arch, ori_set, tar_set, ft_epochs=args.ft_epochs,
+                         joint_epochs=args.epochs, joint_label_smoothing=args.zoo_label_smoothing,
+                         methods=base, log=log)
+        pnc = [m for m in args.methods if m in PNC_METHODS]
+        r_search = {}
+        if pnc:
+            rows_p, r_search = pnc_rows.run(task, t_dir, s_dir, dataset, args.data_fraction, ori_set, tar_set,
+                                            variants=pnc, epochs=args.pnc_epochs, workdir=wd / f"pnc-{setting}",
+                                            log=log)
+            rows.update(rows_p)
+        out["settings"][setting] = {"clone": list(clone), "dt_samples": int(len(yd)), "rows": rows,
+                                    "r_search": r_search}
+    return out
+
+
+# -- aggregation ----------------------------------------------------------------------------------------------------
+def _mean_std(values):
+    vals = [v for v in values if isinstance(v, (int, float)) and v == v]
+    if not vals:
+        return None, None
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+def aggregate(runs: list[dict], methods) -> list[dict]:
+    """One table row per method: mean and std of Ori/Tar/Avg for S and M, bytes and training time."""
+    table = []
+    for m in methods:
+        row = {"method": m, "name": METHOD_NAMES[m]}
+        present = False
+        for st in ("S", "M"):
+            cells = [r["settings"][st]["rows"].get(m) for r in runs if st in r["settings"]]
+            cells = [c for c in cells if c is not None]
+            if not cells:
+                continue
+            present = True
+            for key, col in (("ori", "Ori"), ("tar", "Tar"), ("avg", "Avg")):
+                mean, std = _mean_std([c.get(key) for c in cells])
+                row[f"{col}{st}"] = None if mean is None else round(mean, 3)
+                row[f"{col}{st}_std"] = None if std is None else round(std, 3)
+            b = [c.get("bytes") for c in cells if c.get("bytes") is not None]
+            row[f"bytes_{st}"] = int(statistics.median(b)) if b else None
+            row[f"bytes_note_{st}"] = cells[0].get("bytes_note", "")
+            mean, _ = _mean_std([c.get("train_s") for c in cells])
+            row[f"train_s_{st}"] = None if mean is None else round(mean, 2)
+            notes = sorted({c["note"] for c in cells if c.get("note")})
+            if notes:
+                row[f"note_{st}"] = "; ".join(notes)
+        if present:
+            table.append(row)
+    return table
+
+
+def judge(table: list[dict]) -> dict:
+    """The issue's acceptance: PNC (full) beats Continual + KD and Direct Ensemble on Avg in S and M; PEFT beats PNC?"""
+    rows = {r["method"]: r for r in table}
+    pnc = rows.get("pnc")
+    out = {"checks": [], "pass": None}
+    if pnc is None or pnc.get("AvgS") is None:
+        out["summary"] = "PNC (full) was not run: no judgement."
+        return out
+    ok = True
+    for other in ("continual_kd", "ensemble", "lora", "lora_kd"):
+        o = rows.get(other)
+        if o is None:
+            continue
+        for st in ("S", "M"):
+            a, b = pnc.get(f"Avg{st}"), o.get(f"Avg{st}")
+            if a is None or b is None:
+                continue
+            beats = a > b
+            out["checks"].append({"against": other, "setting": st, "pnc_avg": a, "other_avg": b, "pnc_wins": beats})
+            if other in ("continual_kd", "ensemble") and not beats:
+                ok = False
+    out["pass"] = ok
+    lost = [f"{METHOD_NAMES[c['against']]} ({c['setting']}: {c['other_avg']:.2f} vs PNC {c['pnc_avg']:.2f})"
+            for c in out["checks"] if not c["pnc_wins"]]
+    out["summary"] = ("PNC (full) beats Continual + KD and Direct Ensemble on Avg in S and M." if ok else
+                      "PNC (full) does NOT beat both Continual + KD and Direct Ensemble on Avg in S and M.")
+    if lost:
+        out["summary"] += " Rows at or above PNC (full): " + "; ".join(lost) + "."
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    import torch
+
+    from pnc_pack.data import load_dataset
+    from tools.bench import report
+
+    seeds = args.seeds if args.seeds is not None else [args.seed]
+    t0 = time.perf_counter()
+    dataset = load_dataset(args.data)
+    print(f"paper: {dataset!r}, arch {args.arch}, seeds {seeds}, torch threads {torch.get_num_threads()}")
+    runs = [run_seed(args, dataset, s) for s in seeds]
+    table = aggregate(runs, args.methods)
+    from tools.bench import baselines as B
+    from tools.bench import _pnc_rows as pnc_rows
+
+    defs = {**B.DEFINITIONS, **pnc_rows.definitions()}
+    result = {
+        "benchmark": "paper", "dataset": slug(args.data), "data_spec": args.data, "dataset_repr": repr(dataset),
+        "arch": args.arch, "seeds": seeds,
+        "command": "python -m tools.bench paper " + " ".join(shlex.quote(a) for a in
+                                                             (sys.argv[1:] if argv is None else argv)),
+        "settings": {"target_classes": args.target_classes, "source_classes": args.source_classes,
+                     "clone_s": args.clone_s, "clone_m": args.clone_m, "data_fraction": args.data_fraction,
+                     "epochs": args.epochs, "ft_epochs": args.ft_epochs, "pnc_epochs": args.pnc_epochs,
+                     "zoo_label_smoothing": args.zoo_label_smoothing, "methods": args.methods},
+        "machine": report.machine(),
+        "definitions": {m: defs[m] for m in args.methods if m in defs},
+        "runs": runs, "table": table, "judgement": judge(table),
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+    paths = report.write_paper(result, args.out, tag=args.tag)
+    print(report.paper_table_md(result))
+    print(result["judgement"]["summary"])
+    print(f"paper: {result['wall_s']:.0f}s in all; wrote " + ", ".join(str(p) for p in paths))
+    if not args.no_report and args.out.resolve() == RESULTS.resolve():
+        print(f"paper: regenerated {report.write_results_md()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
