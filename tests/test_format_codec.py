@@ -286,3 +286,17 @@ def test_refs_roundtrip_local_and_hub():
     assert back.target.is_local and back.modules[0].source.is_local and not back.modules[1].source.is_local
     assert back.refs == d.refs == [d.target, d.modules[0].source, d.modules[1].source]
     assert hub_ref().uri().startswith("hf://") and local_ref().is_local
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(deltas())
+def test_property_save_is_deterministic_across_processes(tmp_path, delta):
+    """Another process (another hash seed) decoding and re-encoding a generated delta writes the same bytes."""
+    p = tmp_path / "d.pncd"
+    codec.save(delta, p)
+    code = ("import sys; from pathlib import Path; from pnc_pack.format import codec; p = Path(sys.argv[1]); "
+            "sys.exit(0 if codec.dumps(codec.load(p)) == p.read_bytes() else 1)")
+    out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert out.returncode == 0, out.stderr

@@ -90,8 +90,8 @@ def test_cli_in_a_real_process():
 
 
 def test_vector_keys_match_their_seeds():
-    from tools.gen_vectors import test_key
+    from tools.gen_vectors import vector_key
     from pnc_pack.format.signing import load_public_key, public_key_bytes
 
     for name, k in INDEX["keys"].items():
-        assert load_public_key(VECTORS / k["file"]).hex() == k["public_key"] == public_key_bytes(test_key(name)).hex()
+        assert load_public_key(VECTORS / k["file"]).hex() == k["public_key"] == public_key_bytes(vector_key(name)).hex()

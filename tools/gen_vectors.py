@@ -43,7 +43,7 @@ EXIT = {"FormatError": 3, "LimitError": 3, "VersionError": 3, "IntegrityError": 
         "SignatureError": 4, "ReferenceError": 5}
 
 
-def test_key(name: str):
+def vector_key(name: str):
     return private_key_from_seed(KEY_SEEDS[name])
 
 
@@ -99,9 +99,9 @@ def valid_vectors() -> dict[str, tuple[str, bytes]]:
     out["valid-three-modules-all-dtypes"] = (
         "three modules (one local source), every dtype, rich provenance (nested maps, bin, nil, big ints, "
         "non-ASCII text) and metrics", dumps(mixed))
-    out["valid-signed-one"] = ("valid-minimal signed by test key a", dumps(sign(base, test_key("a"))))
+    out["valid-signed-one"] = ("valid-minimal signed by test key a", dumps(sign(base, vector_key("a"))))
     out["valid-signed-two"] = ("valid-minimal signed by test keys a and b",
-                               dumps(sign(sign(base, test_key("b")), test_key("a"))))
+                               dumps(sign(sign(base, vector_key("b")), vector_key("a"))))
     h, p = parts(base)
     h["version"] = [1, 1]
     h["optional_fields"] = ["modules.*.quantization", "payload.checksum", "release_notes"]
@@ -154,7 +154,8 @@ def invalid_vectors() -> dict[str, tuple[str, str, bytes]]:
     add("header-duplicate-key", "FormatError", "the key 'version' twice (map count raised, pair appended)",
         forge(h, p, header_bytes=dup))
     long_int = hb.replace(canonical.packb("target_blocks") + b"\x04", canonical.packb("target_blocks") + b"\xcc\x04")
-    add("header-long-int", "FormatError", "target_blocks 4 as uint8 instead of fixint", forge(h, p, header_bytes=long_int))
+    add("header-long-int", "FormatError", "target_blocks 4 as uint8 instead of fixint",
+        forge(h, p, header_bytes=long_int))
     f32 = hb.replace(b"\xcb" + struct.pack(">d", 0.9375), b"\xca" + struct.pack(">f", 0.9375) + b"")
     add("header-float32", "FormatError", "a metric stored as float32", forge(h, p, header_bytes=f32))
     add("header-trailing-data", "FormatError", "a byte after the header's msgpack value",
@@ -239,20 +240,20 @@ def invalid_vectors() -> dict[str, tuple[str, str, bytes]]:
     add("zstd-bomb", "FormatError", "a frame declaring raw_size bytes that decompresses to 64 MiB",
         forge(h, frame))
     # signatures
-    signed = dumps(sign(base, test_key("a")))
+    signed = dumps(sign(base, vector_key("a")))
     add("signature-invalid", "SignatureError", "one bit of the signature flipped",
         signed[:-1] + bytes([signed[-1] ^ 1]))
     sc = container.parse(signed)
     sec = signed[sc.signed_size + DIGEST_SIZE:]
     add("signature-duplicate-key", "FormatError", "the same key's signature twice",
         signed[:sc.signed_size + DIGEST_SIZE] + struct.pack("<I", 2) + sec[4:] + sec[4:])
-    two = dumps(sign(sign(base, test_key("a")), test_key("b")))
+    two = dumps(sign(sign(base, vector_key("a")), vector_key("b")))
     tc = container.parse(two)
     s1, s2 = two[tc.signed_size + DIGEST_SIZE + 4:][:96], two[tc.signed_size + DIGEST_SIZE + 4:][96:]
     add("signatures-unsorted", "FormatError", "two signatures not sorted by public key",
         two[:tc.signed_size + DIGEST_SIZE] + struct.pack("<I", 2) + s2 + s1)
     other = dumps(make_delta(1, seed=9))
-    oc = container.parse(resign(other, [test_key("a")]))
+    oc = container.parse(resign(other, [vector_key("a")]))
     add("signature-other-file", "SignatureError", "valid-minimal carrying a signature made for another delta",
         good[:-4] + struct.pack("<I", 1) + oc.signatures[0][0] + oc.signatures[0][1])
     return v
@@ -275,7 +276,7 @@ def generate(out: Path) -> dict:
     index = {"format": "pnc-pack clone-delta v1 test vectors", "generator": "tools/gen_vectors.py",
              "keys": {}, "vectors": []}
     for name, seed in KEY_SEEDS.items():
-        pk = public_key_bytes(test_key(name))
+        pk = public_key_bytes(vector_key(name))
         atomic_write(out / f"test-key-{name}.pub", public_key_pem(pk))
         index["keys"][name] = {"seed": seed.hex(), "public_key": pk.hex(), "fingerprint": fingerprint(pk),
                                "file": f"test-key-{name}.pub"}

@@ -43,7 +43,7 @@ def verify_cmd(delta, trusted, require_signature, models, as_json):
     policy fails, 5 when a model reference is malformed or a model folder does not match its pins.
     """
     from pnc_pack.format.signing import load_public_key
-    from pnc_pack.verify import verify
+    from pnc_pack.verification import verify
 
     keys = [load_public_key(p) for p in trusted]
     model_map = {}
@@ -73,11 +73,9 @@ def verify_cmd(delta, trusted, require_signature, models, as_json):
 @json_option
 def keygen_cmd(name, force, as_json):
     """Create an Ed25519 signing key pair: NAME (private, PKCS#8 PEM, 0600) and NAME.pub (public)."""
-    from pnc_pack.format.signing import fingerprint, generate_keypair, public_key_bytes, write_keypair
+    from pnc_pack.format.signing import keygen
 
-    key = generate_keypair()
-    priv, pub = write_keypair(key, name, overwrite=force)
-    fp = fingerprint(public_key_bytes(key))
+    priv, pub, fp = keygen(name, overwrite=force)
     if as_json:
         emit_json({"private_key": str(priv), "public_key": str(pub), "fingerprint": fp})
     else:

@@ -131,7 +131,7 @@ def unpackb(data: bytes, limits: Limits = DEFAULT_LIMITS, where: str = "header")
         raise FormatError(f"{where}: string is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     except ValueError as exc:  # msgpack reports exceeded max_*_len and malformed bytes as ValueError subclasses
         msg = str(exc)
-        cls = LimitError if "exceeds max" in msg else FormatError
+        cls = LimitError if "exceeds max" in msg and "max_ext_len" not in msg else FormatError
         raise cls(f"{where}: bad msgpack: {msg}") from None
     except Exception as exc:  # TypeError (unhashable key), ...: still bad input
         raise FormatError(f"{where}: bad msgpack: {type(exc).__name__}: {exc}") from None

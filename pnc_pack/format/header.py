@@ -134,10 +134,10 @@ class _Ctx:
                 continue
             path = f"{pattern}.{k}" if pattern else k
             if self.newer_minor and path in self.optional:
-                self.ignored.append(f"{where}.{k}" if where != "header" else k)
+                self.ignored.append(f"{where}.{k}")
                 continue
-            raise FormatError(f"{where}: unknown field {k!r}" + (
-                "" if self.newer_minor else f" (this file is version {MAJOR}.{MINOR} or older, which has no such field)"))
+            why = "" if self.newer_minor else f" (the file is version {MAJOR}.{MINOR} or older: no such field)"
+            raise FormatError(f"{where}: unknown field {k!r}{why}")
         for k in sorted(known - {"repo_id", "commit", "local_path"}):
             if k not in out:
                 raise FormatError(f"{where}: missing field {k!r}")
@@ -328,7 +328,7 @@ def _labels(v: Any, modules: list[dict], ctx: _Ctx) -> list[LabelEntry]:
         d = ctx.fields(e, LABEL_KEYS, where, "labels.*")
         model = _str(d["model"], f"{where}.model", LABEL_MODEL_RE)
         index = _int(d["class_index"], f"{where}.class_index", 0, MAX_INT)
-        name = _str(d["name"], f"{where}.name")
+        name = _str(d["name"], f"{where}.name", max_len=ctx.limits.max_name)
         if model != "target":
             k = int(model.split(":")[1])
             if k >= len(modules):

@@ -10,9 +10,11 @@ pointers, and so that the bytes are fixed by the spec rather than by a library v
 
 Byte grouping (encoding ``zstd+bytegroup``, ZipNN-style): the data of every float tensor (F64, F32, F16, BF16) of n
 elements of k bytes is rewritten as k planes of n bytes, plane j holding byte j (little-endian) of every element.
-Exponent and sign bytes then sit together and zstd finds their redundancy. Measured on trained MLP weights
-(tools/bench/format.py, results in spec/clone-delta-v1.md): it shrinks the payload by several percent at equal zstd
-level, so it is the writer's default.
+Exponent and sign bytes then sit together and zstd finds their redundancy. Measured on the weights of an MLP
+64-512-512-10 trained on sklearn digits (``python -m tools.bench format``; table in spec/clone-delta-v1.md §6.2):
+at zstd level 9 the payload shrinks by 7.6 % (F32), 4.7 % (F16) and 9.6 % (BF16) against plain zstd of the same
+blob at the same level, and by 4.7-10.4 % at levels 3 and 19; so it is the writer's default. It costs save speed
+(46 vs 157 MB/s on a 16.8 MB delta, zstd works harder on the compressible planes); deltas are small.
 
 Decompression is bounded: the frame must declare its content size equal to the header's ``raw_size`` (which itself
 equals the size the tensor index implies and is capped by ``Limits.max_payload_raw``), and the frame is fed to
@@ -151,7 +153,8 @@ def encode_payload(tensors: dict[str, RawTensor], encoding: str = DEFAULT_ENCODI
         blob = group_bytes(blob, layout)
     payload = compress(blob, level)
     if len(payload) > limits.max_payload_compressed:
-        raise LimitError(f"compressed payload of {len(payload)} bytes exceeds the limit {limits.max_payload_compressed}")
+        raise LimitError(
+            f"compressed payload of {len(payload)} bytes exceeds the limit {limits.max_payload_compressed}")
     return payload, layout.size
 
 
@@ -193,7 +196,8 @@ def bounded_decompress(payload: bytes, raw_size: int) -> bytearray:
             if len(out) > raw_size:
                 raise LimitError(f"payload: decompresses beyond its declared size of {raw_size} bytes")
     except zstandard.ZstdError as exc:
-        raise FormatError(f"payload: zstd error near payload offset {pos}: {exc}") from None
+        raise FormatError(f"payload: the zstd frame does not decode to its declared {raw_size} bytes "
+                          f"(error near payload offset {pos}: {exc})") from None
     if not dobj.eof:
         raise FormatError("payload: truncated zstd frame")
     trailing = len(dobj.unused_data) + max(0, len(view) - pos)

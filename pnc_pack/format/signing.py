@@ -18,14 +18,12 @@ import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from pnc_pack.errors import KeyFormatError, SignatureError, UsageError
 from pnc_pack.format import container
 from pnc_pack.format.delta import CloneDelta, Signature
 from pnc_pack.format.limits import DEFAULT_LIMITS, DIGEST_SIZE, Limits
-from pnc_pack.fsutil import atomic_write
 
 MAX_KEY_FILE = 64 * 1024
 
@@ -43,6 +41,8 @@ def private_key_from_seed(seed: bytes) -> Ed25519PrivateKey:
 
 
 def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization  # lazy: ~10 ms, not needed to verify
+
     if isinstance(key, Ed25519PrivateKey):
         key = key.public_key()
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -54,6 +54,8 @@ def fingerprint(public_key: bytes) -> str:
 
 
 def public_key_pem(key: Ed25519PrivateKey | Ed25519PublicKey | bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization  # lazy: ~10 ms, not needed to verify
+
     if isinstance(key, (bytes, bytearray)):
         key = Ed25519PublicKey.from_public_bytes(bytes(key))
     elif isinstance(key, Ed25519PrivateKey):
@@ -63,6 +65,10 @@ def public_key_pem(key: Ed25519PrivateKey | Ed25519PublicKey | bytes) -> bytes:
 
 def write_keypair(key: Ed25519PrivateKey, path: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, Path]:
     """Write ``path`` (private, PKCS#8 PEM, mode 0600) and ``path.pub`` (public, SPKI PEM), each atomically."""
+    from cryptography.hazmat.primitives import serialization  # lazy: ~10 ms, not needed to verify
+
+    from pnc_pack.fsutil import atomic_write
+
     path = Path(path)
     pub = path.with_name(path.name + ".pub")
     if not overwrite:
@@ -74,6 +80,13 @@ def write_keypair(key: Ed25519PrivateKey, path: str | os.PathLike, *, overwrite:
     atomic_write(path, private_pem, mode=0o600)
     atomic_write(pub, public_key_pem(key), mode=0o644)
     return path, pub
+
+
+def keygen(path: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, Path, str]:
+    """Generate a key pair and write it (see :func:`write_keypair`); returns (private, public, fingerprint)."""
+    key = generate_keypair()
+    priv, pub = write_keypair(key, path, overwrite=overwrite)
+    return priv, pub, fingerprint(public_key_bytes(key))
 
 
 def _read_key_file(path: str | os.PathLike) -> bytes:
@@ -88,6 +101,8 @@ def _read_key_file(path: str | os.PathLike) -> bytes:
 
 
 def load_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization  # lazy: ~10 ms, not needed to verify
+
     data = _read_key_file(path)
     try:
         key = serialization.load_pem_private_key(data, password=None)
@@ -102,6 +117,8 @@ def load_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
 
 def load_public_key(path: str | os.PathLike) -> bytes:
     """The raw 32-byte public key from a ``.pub`` file (SPKI PEM)."""
+    from cryptography.hazmat.primitives import serialization  # lazy: ~10 ms, not needed to verify
+
     data = _read_key_file(path)
     try:
         key = serialization.load_pem_public_key(data)
@@ -133,6 +150,46 @@ def check_signatures(digest: bytes, signatures, *, strict: bool = False) -> list
                 f"signature {i} by key {fingerprint(pk)[:16]} does not verify: the file was altered after signing")
         out.append(ok)
     return out
+
+
+def evaluate_policy(digest: bytes, signatures, trusted_keys=(), require_signature: bool = False
+                    ) -> tuple[list[bool], str | None]:
+    """(validity of each signature, the policy failure or None).
+
+    Policy: every signature present must verify; with ``trusted_keys`` (raw 32-byte public keys) at least one valid
+    signature must be by one of them; with ``require_signature`` at least one valid signature must be present.
+    """
+    trusted = {bytes(k) for k in trusted_keys}
+    valid = check_signatures(digest, signatures)
+    good = [bytes(pk) for (pk, _), ok in zip(signatures, valid) if ok]
+    bad = [bytes(pk) for (pk, _), ok in zip(signatures, valid) if not ok]
+    if bad:
+        return valid, (f"signature by key {fingerprint(bad[0])[:16]} does not verify: "
+                       "the file changed after it was signed")
+    if trusted and not any(pk in trusted for pk in good):
+        what = "is unsigned" if not signatures else "has no valid signature by a trusted key"
+        return valid, f"the delta {what} ({len(trusted)} trusted key(s) given)"
+    if require_signature and not good:
+        return valid, "the delta is unsigned and a signature is required"
+    return valid, None
+
+
+def enforce_policy(delta: CloneDelta | bytes, *, trusted_keys=(), require_signature: bool = False) -> list[str]:
+    """Raise SignatureError unless ``delta`` (a CloneDelta or a file's bytes) satisfies the signature policy of
+    :func:`evaluate_policy`; return the fingerprints of its valid signatures by trusted keys."""
+    from pnc_pack.format import codec
+
+    if isinstance(delta, CloneDelta):
+        digest = codec.digest(delta)
+        sigs = [(sg.public_key, sg.signature) for sg in delta.signatures]
+    else:
+        c = container.parse(bytes(delta))
+        digest, sigs = c.digest, list(c.signatures)
+    _, failure = evaluate_policy(digest, sigs, trusted_keys, require_signature)
+    if failure:
+        raise SignatureError(failure)
+    trusted = {bytes(k) for k in trusted_keys}
+    return [fingerprint(pk) for pk, _ in sigs if bytes(pk) in trusted]
 
 
 def _make(key: Ed25519PrivateKey, digest: bytes) -> tuple[bytes, bytes]:
@@ -170,6 +227,7 @@ def sign_bytes(data: bytes, private_key: Ed25519PrivateKey, *, limits: Limits = 
 def sign_file(path: str | os.PathLike, private_key: Ed25519PrivateKey, *, limits: Limits = DEFAULT_LIMITS) -> str:
     """Add a signature to the delta file at ``path`` (atomic rewrite). Returns the digest, hex."""
     from pnc_pack.format.codec import read_bytes
+    from pnc_pack.fsutil import atomic_write
 
     data = read_bytes(path, limits)
     out = sign_bytes(data, private_key, limits=limits)
@@ -184,6 +242,6 @@ def _mode_of(path) -> int:
         return 0o644
 
 
-__all__ = ["generate_keypair", "private_key_from_seed", "public_key_bytes", "fingerprint", "write_keypair",
+__all__ = ["keygen", "evaluate_policy", "enforce_policy", "generate_keypair", "private_key_from_seed", "public_key_bytes", "fingerprint", "write_keypair",
            "load_private_key", "load_public_key", "signature_valid", "check_signatures", "sign", "sign_bytes",
            "sign_file", "DIGEST_SIZE"]

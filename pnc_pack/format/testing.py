@@ -62,7 +62,8 @@ def hub_ref(repo_id: str = "pnc-test/lenet5-mnist-0-4", arch: str = "lenet5", se
 
 
 def local_ref(path: str = "models/source-a", arch: str = "lenet5", seed: int = 0) -> ModelRef:
-    files = {n: FileDigest(_fake_sha(path, n, seed), 2000 + i) for i, n in enumerate(("config.json", "model.safetensors"))}
+    files = {n: FileDigest(_fake_sha(path, n, seed), 2000 + i)
+             for i, n in enumerate(("config.json", "model.safetensors"))}
     return ModelRef(arch, {"num_classes": 5}, files, path=path)
 
 

@@ -92,18 +92,21 @@ class HubSettings:
         return self.token if self.token else False
 
 
+def _path(value: str) -> Path:
+    return Path(os.path.expandvars(os.path.expanduser(value)))
+
+
 def settings() -> HubSettings:
     """Read HF_ENDPOINT, HF_TOKEN, HF_HOME / HF_HUB_CACHE, HF_HUB_OFFLINE, HF_HUB_DISABLE_PROGRESS_BARS now."""
     env = os.environ
     endpoint = (env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-    home = Path(os.path.expandvars(os.path.expanduser(
-        env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-                                           "huggingface"))))
+    xdg_cache = env.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    home = _path(env.get("HF_HOME") or os.path.join(xdg_cache, "huggingface"))
     cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
-    cache_dir = Path(os.path.expandvars(os.path.expanduser(cache))) if cache else home / "hub"
+    cache_dir = _path(cache) if cache else home / "hub"
     token = (env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN") or "").strip() or None
     if token is None:
-        token_path = Path(os.path.expanduser(env.get("HF_TOKEN_PATH") or str(home / "token")))
+        token_path = _path(env.get("HF_TOKEN_PATH")) if env.get("HF_TOKEN_PATH") else home / "token"
         try:
             token = token_path.read_text(encoding="utf-8").strip() or None
         except OSError:
@@ -111,7 +114,8 @@ def settings() -> HubSettings:
     offline = _is_true(env.get("HF_HUB_OFFLINE")) or _is_true(env.get("TRANSFORMERS_OFFLINE"))
     from pnc_pack.progress import enabled
 
-    return HubSettings(endpoint, token, cache_dir, offline, enabled())
+    progress = enabled() and not _is_true(env.get("HF_HUB_DISABLE_PROGRESS_BARS"))
+    return HubSettings(endpoint, token, cache_dir, offline, progress)
 
 
 # -- specs -------------------------------------------------------------------------------------------------------
@@ -140,10 +144,10 @@ def is_commit(revision: str | None) -> bool:
 
 
 # -- the client ---------------------------------------------------------------------------------------------------
-def api(s: HubSettings):
-    """An ``HfApi`` bound to the endpoint and token of ``s``."""
+def api(s: HubSettings, what: str = "this operation"):
+    """An ``HfApi`` bound to the endpoint and token of ``s``; offline, HubOfflineError saying ``what`` needs it."""
     if s.offline:
-        raise HubOfflineError("offline mode (HF_HUB_OFFLINE=1): this operation needs the Hub")
+        raise HubOfflineError(f"{what} needs the Hub, and offline mode is on (HF_HUB_OFFLINE=1)")
     from huggingface_hub import HfApi
 
     from pnc_pack import __version__
@@ -169,7 +173,7 @@ def resolve_commit(s: HubSettings, repo_id: str, revision: str | None) -> str:
     """A branch, tag or short sha -> the 40-hex commit it points to now (one ``model_info`` request)."""
     revision = revision or DEFAULT_BRANCH
     with hub_errors(s, f"resolving {repo_id}@{revision}", repo_id=repo_id, revision=revision):
-        info = api(s).model_info(repo_id, revision=revision)
+        info = api(s, f"resolving {repo_id}@{revision}").model_info(repo_id, revision=revision)
     sha = getattr(info, "sha", None)
     if not is_commit(sha):
         raise HubError(f"{repo_id}@{revision}: the Hub at {s.endpoint} did not say which commit this is (sha={sha!r})")
@@ -273,6 +277,18 @@ def _server_message(exc) -> str:
     return " ".join(str(msg).split())[:200]
 
 
+def _in_chain(exc: BaseException, kind: type) -> bool:
+    """Whether ``exc`` or an exception it was raised from (__cause__ / __context__) is a ``kind``."""
+    seen = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, kind):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 def _connection_cause(exc: BaseException) -> BaseException | None:
     """The httpx transport error behind ``exc`` (walking __cause__/__context__), if any."""
     import httpx2
@@ -300,8 +316,7 @@ def map_error(exc: BaseException, s: HubSettings, what: str, *, repo_id: str | N
     where = f" at {s.endpoint}"
     private_hint = "" if token else " (if it is private, set HF_TOKEN)"
 
-    if isinstance(exc, hfe.OfflineModeIsEnabled) or (
-            isinstance(exc, hfe.LocalEntryNotFoundError) and s.offline):
+    if _in_chain(exc, hfe.OfflineModeIsEnabled) or (isinstance(exc, hfe.LocalEntryNotFoundError) and s.offline):
         return HubOfflineError(
             f"{what}: not in the local cache {s.cache_dir} and offline mode is on (HF_HUB_OFFLINE=1); "
             "download it once online, or unset HF_HUB_OFFLINE")

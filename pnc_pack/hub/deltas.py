@@ -83,7 +83,7 @@ def pull(spec: str, *, output: str | os.PathLike | None = None, trusted_keys: It
 
     repo_id, revision = parse_spec(spec)
     s = settings()
-    commit = pin_revision(s, repo_id, revision, probe=DELTA_FILENAME)
+    commit = pin_revision(s, repo_id, revision, probes=(DELTA_FILENAME,))
     path = download(s, repo_id, DELTA_FILENAME, commit)
     record_ref(s, repo_id, revision, commit)
     data = read_bytes(path)

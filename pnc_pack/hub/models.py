@@ -63,21 +63,24 @@ def publish_model(folder: str | os.PathLike, repo_id: str, *, private: bool = Fa
 
 
 # -- resolve: spec -> (folder, pinned ref) ---------------------------------------------------------------------------
-def pin_revision(s: HubSettings, repo_id: str, revision: str | None, probe: str = "config.json") -> str:
+def pin_revision(s: HubSettings, repo_id: str, revision: str | None,
+                 probes: tuple[str, ...] = MODEL_FILES) -> str:
     """The 40-hex commit of ``revision`` (branch, tag, short or full sha).
 
-    Online: one ``model_info`` request (unless a full sha whose ``probe`` file is cached). Offline: from the
-    cache's refs (what the last online download of that branch or tag saw), else HubOfflineError.
+    Online: one ``model_info`` request, unless ``revision`` is a full sha whose ``probes`` files are all cached
+    (then no network at all); the request also makes a dead endpoint, a missing repo or revision, or a bad token
+    fail at once rather than after huggingface_hub's download retries. Offline: from the cache's refs (what the
+    last online look-up of that branch or tag saw), else HubOfflineError.
     """
     revision = revision or "main"
-    if is_commit(revision) and cached_file(s, repo_id, probe, revision) is not None:
+    if is_commit(revision) and all(cached_file(s, repo_id, p, revision) is not None for p in probes):
         return revision
     if s.offline:
-        p = cached_file(s, repo_id, probe, revision)
+        p = cached_file(s, repo_id, probes[0], revision)
         if p is None:
             raise HubOfflineError(
-                f"{repo_id}@{revision}: file {probe!r} is not in the local cache {s.cache_dir} and offline mode is "
-                "on (HF_HUB_OFFLINE=1); download it once online, or unset HF_HUB_OFFLINE")
+                f"{repo_id}@{revision}: file {probes[0]!r} is not in the local cache {s.cache_dir} and offline mode "
+                "is on (HF_HUB_OFFLINE=1); download it once online, or unset HF_HUB_OFFLINE")
         return commit_of(p)
     return resolve_commit(s, repo_id, revision)
 

@@ -37,7 +37,7 @@ def commit_files(s: HubSettings, repo_id: str, files: Mapping[str, bytes | Path]
     if parent_commit is not None and not (isinstance(parent_commit, str) and 7 <= len(parent_commit) <= 40
                                           and all(c in "0123456789abcdef" for c in parent_commit)):
         raise ReferenceError(f"bad parent commit {parent_commit!r}: expected a (short) hex commit sha")
-    hf = api(s)
+    hf = api(s, f"pushing to {repo_id}@{branch}")
     with hub_errors(s, f"creating repository {repo_id}", repo_id=repo_id):
         hf.create_repo(repo_id, private=True if private else None, exist_ok=True, repo_type="model")
     if parent_commit is None:

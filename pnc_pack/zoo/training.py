@@ -6,6 +6,19 @@ of epochs, per-epoch shuffles drawn from a generator seeded with ``seed``. Outpu
 ``model.safetensors`` bytes on the same machine and torch build (``torch.manual_seed`` for the initialisation,
 ``torch.use_deterministic_algorithms(True, warn_only=True)`` while training, no data-loader workers).
 
+Determinism holds on the same machine, torch build *and thread count*: CPU reductions are split by thread, so
+``OMP_NUM_THREADS=1`` and ``=2`` give different (equally good) bytes.
+
+Defaults and what they give (measured, ``OMP_NUM_THREADS=1``, 2-core CPU shared with other jobs):
+
+- ``pnc-pack train --arch lenet5 --data idx:data/mnist --classes 0,1,2,3,4 --epochs 3``: test accuracy 0.9967
+  (5,139 images) in 11.2 s; classes 5-9: 0.9866 in 9.9 s.
+- ``--data mnist5k`` (2,000 training images for 5 classes) needs more epochs: 15 epochs 0.982
+  (5.3 s); 5 epochs gave 0.952 (2 threads).
+- Label smoothing is off by default: on full MNIST 0-4 (3 epochs) ``label_smoothing=0.1`` kept the accuracy
+  (0.9967) but made the model under-confident (15-bin ECE 0.090 vs 0.003, test NLL 0.103 vs 0.010), which is worse
+  for distilling from it later.
+
 Images are fitted to the model's input shape with :func:`pnc_pack.data.fit_to_shape` (bilinear resize, channel
 repeat/mean): e.g. LeNet-5 (28x28) trains on the 8x8 digits upsampled. Unless ``arch_args`` says otherwise,
 ``num_classes`` is ``len(classes)`` and ``in_channels`` is the dataset's channel count (when the architecture takes

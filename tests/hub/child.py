@@ -20,7 +20,8 @@ import netguard
 def _files(folder):
     from pnc_pack.refs import sha256_file
 
-    return {p.name: sha256_file(p).sha256 for p in sorted(folder.iterdir()) if p.name in ("config.json", "model.safetensors")}
+    names = ("config.json", "model.safetensors")
+    return {p.name: sha256_file(p).sha256 for p in sorted(folder.iterdir()) if p.name in names}
 
 
 def main(argv):
@@ -48,7 +49,8 @@ def main(argv):
             path, commit, delta = hub.pull(args[0])
             folders = hub.fetch_models(delta.refs)
             out = {"commit": commit, "delta_sha256": sha256_file(path).sha256, "path": str(path),
-                   "models": [{"uri": r.uri(), "folder": str(f), "files": _files(f)} for r, f in zip(delta.refs, folders)]}
+                   "models": [{"uri": r.uri(), "folder": str(f), "files": _files(f)}
+                              for r, f in zip(delta.refs, folders)]}
         elif mode == "fetchref":
             ref = ModelRef.from_dict(json.loads(args[0]))
             folder = hub.fetch_model(ref)

@@ -26,66 +26,29 @@ it). The request body is always read in full, even on unknown routes, so keep-al
 
 from __future__ import annotations
 
-import base64
-import datetime as _dt
-import hashlib
+import importlib.util
 import json
+import sys
 import threading
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+
+def _sibling(name: str):
+    """tests/hub/server_repo.py, loaded by path (tests/hub is not a package)."""
+    mod_name = f"pnc_hub_{name}"
+    if mod_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(mod_name, Path(__file__).resolve().parent / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[mod_name]
+
+
+store = _sibling("server_repo")
+HttpError, Repo, Commit, git_blob_sha1 = store.HttpError, store.Repo, store.Commit, store.git_blob_sha1
 LOOPBACK = "127.0.0.1"
-
-
-def git_blob_sha1(data: bytes) -> str:
-    """The git object id of a blob: what the Hub sends as ETag for a regular (non-LFS) file."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-@dataclass
-class Commit:
-    sha: str
-    parent: str | None
-    files: dict[str, bytes]
-    message: str
-    date: _dt.datetime
-
-
-@dataclass
-class Repo:
-    repo_id: str
-    private: bool
-    commits: dict[str, Commit] = field(default_factory=dict)
-    branches: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    created: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
-
-    def resolve(self, rev: str) -> Commit | None:
-        if rev in self.branches:
-            return self.commits[self.branches[rev]]
-        if rev in self.tags:
-            return self.commits[self.tags[rev]]
-        rev = rev.lower()
-        if len(rev) == 40 and rev in self.commits:
-            return self.commits[rev]
-        if 7 <= len(rev) < 40 and all(c in "0123456789abcdef" for c in rev):
-            hits = [c for sha, c in self.commits.items() if sha.startswith(rev)]
-            if len(hits) == 1:
-                return hits[0]
-        return None
-
-
-class HubError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None, body=None):
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
-        self.headers = headers or {}
-        self.body = body
-
-
-def _iso(d: _dt.datetime) -> str:
-    return d.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 class FakeHub:
@@ -166,19 +129,13 @@ class FakeHub:
     # -- repository operations (called with the lock held) -----------------------------------------------------
     def _new_commit(self, repo: Repo, parent: str | None, files: dict[str, bytes], message: str) -> Commit:
         self._counter += 1
-        h = hashlib.sha1()
-        h.update(f"{repo.repo_id}\n{parent}\n{message}\n{self._counter}\n".encode())
-        for path in sorted(files):
-            h.update(f"{path} {git_blob_sha1(files[path])}\n".encode())
-        c = Commit(h.hexdigest(), parent, files, message, _dt.datetime.now(_dt.timezone.utc))
-        repo.commits[c.sha] = c
-        return c
+        return store.new_commit(repo, parent, files, message, self._counter)
 
     def create_repo(self, repo_id: str, private: bool = False) -> Repo:
         with self.lock:
             repo = Repo(repo_id, private)
-            first = self._new_commit(repo, None, {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"},
-                                     "initial commit")
+            attrs = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+            first = self._new_commit(repo, None, {".gitattributes": attrs}, "initial commit")
             repo.branches["main"] = first.sha
             self.repos[repo_id] = repo
             return repo
@@ -255,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
             return tok
         if tok not in hub.tokens:
             msg = "Invalid credentials in Authorization header"
-            raise HubError(401, msg, headers={"X-Error-Message": msg})
+            raise HttpError(401, msg, headers={"X-Error-Message": msg})
         return tok
 
     def _require_write(self) -> None:
@@ -265,25 +222,19 @@ class _Handler(BaseHTTPRequestHandler):
         tok = self._check_token()
         if tok is None:
             msg = "You must be authenticated to write to the Hub"
-            raise HubError(401, msg, headers={"X-Error-Message": msg})
+            raise HttpError(401, msg, headers={"X-Error-Message": msg})
         if not hub.tokens[tok]:
             msg = "You don't have the rights to write with this token (read-only)"
-            raise HubError(403, msg, headers={"X-Error-Message": msg})
+            raise HttpError(403, msg, headers={"X-Error-Message": msg})
 
     def _repo(self, repo_id: str) -> Repo:
         tok = self._check_token()
         repo = self.server_hub.repos.get(repo_id)
         if repo is None or (repo.private and self.server_hub.tokens is not None and tok is None):
             # like the Hub: anonymous callers get 401 (cannot tell missing from private), callers with a token 404
-            raise HubError(401 if tok is None else 404, "Repository not found", "RepoNotFound",
+            raise HttpError(401 if tok is None else 404, "Repository not found", "RepoNotFound",
                            headers={"X-Error-Message": "Repository not found"})
         return repo
-
-    def _commit(self, repo: Repo, rev: str) -> Commit:
-        c = repo.resolve(rev)
-        if c is None:
-            raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
-        return c
 
     def _dispatch(self, method: str) -> None:
         hub = self.server_hub
@@ -294,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with hub.lock:
                 self._route(method, parts, query, body)
-        except HubError as e:
+        except HttpError as e:
             headers = dict(e.headers)
             if e.code:
                 headers["X-Error-Code"] = e.code
@@ -315,16 +266,16 @@ class _Handler(BaseHTTPRequestHandler):
             rest = parts[4:]
             if not rest and method == "GET":
                 repo = self._repo(repo_id)
-                return self._model_info(repo, self._commit(repo, "main"), query)
+                return self._model_info(repo, repo.commit("main"), query)
             if len(rest) == 2 and rest[0] == "revision" and method == "GET":
                 repo = self._repo(repo_id)
-                return self._model_info(repo, self._commit(repo, rest[1]), query)
+                return self._model_info(repo, repo.commit(rest[1]), query)
             if len(rest) >= 2 and rest[0] == "tree" and method == "GET":
                 repo = self._repo(repo_id)
-                return self._tree(self._commit(repo, rest[1]), "/".join(rest[2:]), query)
+                return self._tree(repo.commit(rest[1]), "/".join(rest[2:]), query)
             if len(rest) == 2 and rest[0] == "paths-info" and method == "POST":
                 repo = self._repo(repo_id)
-                return self._paths_info(self._commit(repo, rest[1]), body)
+                return self._paths_info(repo.commit(rest[1]), body)
             if len(rest) == 2 and rest[0] == "preupload" and method == "POST":
                 self._require_write()
                 repo = self._repo(repo_id)
@@ -352,20 +303,20 @@ class _Handler(BaseHTTPRequestHandler):
                 })
         if len(parts) >= 5 and parts[2] == "resolve" and method in ("GET", "HEAD"):
             return self._resolve(f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:]), method)
-        raise HubError(404, f"no route {method} {self.path}")
+        raise HttpError(404, f"no route {method} {self.path}")
 
     def _create_repo(self, payload: dict) -> None:
         hub = self.server_hub
         self._require_write()
         name, org = payload.get("name"), payload.get("organization")
         if not name:
-            raise HubError(400, "missing name")
+            raise HttpError(400, "missing name")
         repo_id = f"{org}/{name}" if org else f"user/{name}"
         url = f"{hub.url}/{repo_id}"
         if (payload.get("type") or "model") != "model":
-            raise HubError(400, "this fake hub only holds model repos")
+            raise HttpError(400, "this fake hub only holds model repos")
         if repo_id in hub.repos:
-            raise HubError(409, "You already created this model repo", body={
+            raise HttpError(409, "You already created this model repo", body={
                 "error": "You already created this model repo", "url": url})
         private = payload.get("private")
         if private is None:
@@ -374,30 +325,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def _validate_yaml(self, payload: dict) -> None:
-        content = payload.get("content") or ""
-        errors = []
-        if content.startswith("---"):
-            end = content.find("\n---", 3)
-            if end < 0:
-                errors.append({"message": "metadata block is not closed"})
-            else:
-                try:
-                    import yaml
-
-                    meta = yaml.safe_load(content[3:end])
-                    if meta is not None and not isinstance(meta, dict):
-                        errors.append({"message": "metadata must be a mapping"})
-                    elif meta:
-                        bm = meta.get("base_model")
-                        if bm is not None and not (isinstance(bm, str) or (
-                                isinstance(bm, list) and all(isinstance(x, str) for x in bm))):
-                            errors.append({"message": '"base_model" must be a string or a list of strings'})
-                except ImportError:
-                    pass
-                except Exception as e:  # yaml.YAMLError
-                    errors.append({"message": f"invalid YAML: {e}"})
+        errors = store.yaml_errors(payload.get("content") or "")
         if errors:
-            raise HubError(400, "; ".join(x["message"] for x in errors), body={"errors": errors, "warnings": []})
+            raise HttpError(400, "; ".join(x["message"] for x in errors), body={"errors": errors, "warnings": []})
         self._json(200, {"errors": [], "warnings": []})
 
     def _file_bytes(self, repo: Repo, commit: Commit, path: str) -> bytes | None:
@@ -407,108 +337,25 @@ class _Handler(BaseHTTPRequestHandler):
         return data
 
     def _model_info(self, repo: Repo, commit: Commit, query: dict) -> None:
-        blobs = query.get("blobs", ["false"])[0].lower() in ("1", "true")
-        siblings = []
-        for path in sorted(commit.files):
-            s = {"rfilename": path}
-            if blobs:
-                data = commit.files[path]
-                s.update(size=len(data), blobId=git_blob_sha1(data))
-            siblings.append(s)
-        self._json(200, {
-            "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
-            "id": repo.repo_id,
-            "modelId": repo.repo_id,
-            "author": repo.repo_id.split("/")[0],
-            "sha": commit.sha,
-            "lastModified": _iso(commit.date),
-            "createdAt": _iso(repo.created),
-            "private": repo.private,
-            "gated": False,
-            "disabled": False,
-            "tags": [],
-            "siblings": siblings,
-        })
-
-    def _entry(self, path: str, data: bytes) -> dict:
-        return {"type": "file", "oid": git_blob_sha1(data), "size": len(data), "path": path}
+        self._json(200, store.model_info(repo, commit, _flag(query, "blobs")))
 
     def _tree(self, commit: Commit, prefix: str, query: dict) -> None:
-        recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
-        prefix = prefix.strip("/")
-        out, dirs = [], set()
-        for path in sorted(commit.files):
-            if prefix and not path.startswith(prefix + "/"):
-                continue
-            rel = path[len(prefix) + 1:] if prefix else path
-            if "/" in rel and not recursive:
-                d = (prefix + "/" if prefix else "") + rel.split("/")[0]
-                if d not in dirs:
-                    dirs.add(d)
-                    out.append({"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0,
-                                "path": d})
-                continue
-            out.append(self._entry(path, commit.files[path]))
-        if prefix and not out:
-            raise HubError(404, f"path {prefix} not found", "EntryNotFound")
-        self._json(200, out)
+        self._json(200, store.tree(commit, prefix, _flag(query, "recursive")))
 
     def _paths_info(self, commit: Commit, body: bytes) -> None:
-        ctype = (self.headers.get("Content-Type") or "").lower()
-        if "json" in ctype:
+        if "json" in (self.headers.get("Content-Type") or "").lower():
             paths = json.loads(body or b"{}").get("paths", [])
         else:
             paths = parse_qs(body.decode()).get("paths", [])
-        out = [self._entry(p, commit.files[p]) for p in paths if p in commit.files]
-        self._json(200, out)
-
-    def _branch_head(self, repo: Repo, rev: str) -> Commit:
-        if rev not in repo.branches:
-            raise HubError(404, f"Invalid rev id: {rev} (commits go to a branch)", "RevisionNotFound")
-        return repo.commits[repo.branches[rev]]
+        self._json(200, store.paths_info(commit, paths))
 
     def _preupload(self, repo: Repo, rev: str, payload: dict) -> None:
-        head = self._branch_head(repo, rev)
-        files = []
-        for f in payload.get("files", []):
-            path = f.get("path")
-            existing = head.files.get(path)
-            files.append({"path": path, "uploadMode": "regular", "shouldIgnore": False,
-                          "oid": git_blob_sha1(existing) if existing is not None else None})
-        self._json(200, {"files": files, "commitOid": head.sha})
+        self._json(200, store.preupload(repo.branch_head(rev), payload))
 
     def _do_commit(self, repo: Repo, rev: str, body: bytes) -> None:
         hub = self.server_hub
-        head = self._branch_head(repo, rev)
-        lines = [json.loads(x) for x in body.splitlines() if x.strip()]
-        if not lines or lines[0].get("key") != "header":
-            raise HubError(400, "the first NDJSON line must be the header")
-        header = lines[0]["value"]
-        parent = header.get("parentCommit")
-        if parent is not None and not head.sha.startswith(str(parent).lower()):
-            raise HubError(412, "A commit has happened since. Please refresh and try again.",
-                           headers={"X-Error-Message": "A commit has happened since. Please refresh and try again."})
-        files = dict(head.files)
-        for line in lines[1:]:
-            key, value = line.get("key"), line.get("value") or {}
-            path = value.get("path", "")
-            if not path or path.startswith("/") or ".." in path.split("/"):
-                raise HubError(400, f"bad path {path!r}")
-            if key == "file":
-                if value.get("encoding") != "base64":
-                    raise HubError(400, "only base64 file contents are supported")
-                files[path] = base64.b64decode(value["content"])
-            elif key == "deletedFile":
-                if files.pop(path, None) is None:
-                    raise HubError(404, f"file {path} not found", "EntryNotFound")
-            elif key == "deletedFolder":
-                for p in [p for p in files if p.startswith(path.rstrip("/") + "/")]:
-                    del files[p]
-            else:
-                raise HubError(400, f"unsupported commit operation {key!r} (this fake hub asks for regular uploads)")
-        message = header.get("summary") or ""
-        if header.get("description"):
-            message += "\n\n" + header["description"]
+        head = repo.branch_head(rev)
+        files, message = store.apply_commit(head, body)
         c = hub._new_commit(repo, head.sha, files, message)
         repo.branches[rev] = c.sha
         self._json(200, {"success": True, "commitOid": c.sha, "commitUrl": f"{hub.url}/{repo.repo_id}/commit/{c.sha}",
@@ -516,26 +363,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _create_branch(self, repo: Repo, branch: str, payload: dict) -> None:
         if branch in repo.branches:
-            raise HubError(409, f"Reference already exists: refs/heads/{branch}")
-        start = self._commit(repo, payload.get("startingPoint") or "main")
+            raise HttpError(409, f"Reference already exists: refs/heads/{branch}")
+        start = repo.commit(payload.get("startingPoint") or "main")
         repo.branches[branch] = start.sha
         self._json(200, {})
 
     def _create_tag(self, repo: Repo, rev: str, payload: dict) -> None:
         tag = payload.get("tag")
         if not tag:
-            raise HubError(400, "missing tag")
+            raise HttpError(400, "missing tag")
         if tag in repo.tags:
-            raise HubError(409, f"Tag {tag} already exists")
-        repo.tags[tag] = self._commit(repo, rev).sha
+            raise HttpError(409, f"Tag {tag} already exists")
+        repo.tags[tag] = repo.commit(rev).sha
         self._json(200, {})
 
     def _resolve(self, repo_id: str, rev: str, path: str, method: str) -> None:
         repo = self._repo(repo_id)
-        commit = self._commit(repo, rev)
+        commit = repo.commit(rev)
         data = self._file_bytes(repo, commit, path)
         if data is None:
-            raise HubError(404, f"Entry not found: {path}", "EntryNotFound",
+            raise HttpError(404, f"Entry not found: {path}", "EntryNotFound",
                            headers={"X-Repo-Commit": commit.sha, "X-Error-Message": "Entry not found"})
         headers = {"ETag": f'"{git_blob_sha1(data)}"', "X-Repo-Commit": commit.sha, "Accept-Ranges": "bytes"}
         status = 200
@@ -549,3 +396,7 @@ class _Handler(BaseHTTPRequestHandler):
             status = 206
         self._send(status, data, headers, kind="resolve-get" if method == "GET" else "resolve-head",
                    content_type="application/octet-stream")
+
+
+def _flag(query: dict, name: str) -> bool:
+    return query.get(name, ["false"])[0].lower() in ("1", "true")

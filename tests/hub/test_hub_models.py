@@ -147,6 +147,10 @@ def test_write_needs_a_write_token(hf_env, make_model, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
     with pytest.raises(HubAuthError, match="401"):
         hub_api.publish_model(make_model("t2"), "org/t")
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(HubAuthError, match="set HF_TOKEN"):
+        hub_api.publish_model(make_model("t3"), "org/t")
+    assert "org/t" not in hf_env.hub.repos
 
 
 def test_served_bytes_not_the_pinned_ones(hf_env, make_model, monkeypatch):

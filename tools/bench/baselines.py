@@ -294,10 +294,12 @@ def run_all(task: Task, dataset, arch: str, ori_set, tar_set, *, ft_epochs: int,
     """Score every non-PNC method on one task; returns {method: score dict}."""
     n_old, k = len(task.target_labels), task.k
     want = list(methods) if methods is not None else list(DEFINITIONS)
+    # Joint uses the target's architecture arguments (image size, width, ...) with its own number of classes
+    same_args = {k: v for k, v in dict(getattr(task.target, "arch_args", {})).items() if k != "num_classes"}
     rows: dict[str, dict] = {}
     builders = {
         "joint": lambda: joint(dataset, arch, task.target_labels + task.clone, epochs=joint_epochs, seed=task.seed,
-                               label_smoothing=joint_label_smoothing),
+                               label_smoothing=joint_label_smoothing, arch_args=same_args),
         "continual": lambda: continual(task, epochs=ft_epochs, kd=False),
         "continual_kd": lambda: continual(task, epochs=ft_epochs, kd=True),
         "ensemble": lambda: direct_ensemble(task),

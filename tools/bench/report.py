@@ -211,11 +211,19 @@ def paper_figures(result: dict, out: Path, stem: str) -> list[Path]:
         plt.close(fig)
     # 3. Download bytes per method, log scale (0 / not applicable are left out and named in the title).
     fig, ax = plt.subplots(figsize=(max(7, 0.9 * len(table)), 4))
+    smallest = None
     for j, st in enumerate(("S", "M")):
         pts = [(i, r.get(f"bytes_{st}")) for i, r in enumerate(table)]
         pts = [(i, b) for i, b in pts if b]
-        ax.bar([i + (j - 0.5) * 0.4 for i, _ in pts], [b for _, b in pts], 0.4, label=st)
+        xs = [i + (j - 0.5) * 0.4 for i, _ in pts]
+        ax.bar(xs, [b for _, b in pts], 0.4, label=st)
+        for xi, (_, b) in zip(xs, pts):
+            ax.text(xi, b * 1.05, f"{b / 1024:.0f}K" if b >= 10240 else f"{b / 1024:.1f}K", ha="center",
+                    va="bottom", fontsize=7)
+            smallest = b if smallest is None else min(smallest, b)
     ax.set_yscale("log")
+    if smallest:
+        ax.set_ylim(bottom=smallest / 5)
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("bytes to download")
     zero = [r["name"] for r in table if not r.get("bytes_S") and not r.get("bytes_M")]
