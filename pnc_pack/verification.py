@@ -1,4 +1,4 @@
-"""Verification of a clone delta (``pnc_pack.verify`` is the same module under its short name): structure, limits, digest, signatures, pinned references, and (when the models are
+"""Verification of a clone delta (the public function is `pnc_pack.verify`): structure, limits, digest, signatures, pinned references, and (when the models are
 at hand) the models' file hashes.
 
 :func:`verify` returns a :class:`VerificationReport` and does not raise on a failed check (only on a caller's

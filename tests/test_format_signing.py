@@ -175,14 +175,10 @@ def test_enforce_policy_and_keygen(tmp_path, keys):
     assert stat.S_IMODE(os.stat(priv).st_mode) == 0o600
 
 
-def test_public_verify_name_works_whatever_was_imported(tmp_path):
+def test_public_verify_function(tmp_path):
     p = tmp_path / "d.pncd"
     codec.save(make_delta(1), p)
-    code = ("import pnc_pack, sys; r1 = pnc_pack.verify(sys.argv[1]); import pnc_pack.verify; "
-            "from pnc_pack.verify import verify as v; r2 = pnc_pack.verify(sys.argv[1]); "
-            "assert r1.ok and r2.ok and v(sys.argv[1]).ok and pnc_pack.VerificationReport is type(r1)")
+    code = ("import pnc_pack, sys; r = pnc_pack.verify(sys.argv[1]); import pnc_pack.verification; "
+            "assert r.ok and pnc_pack.verify(sys.argv[1]).ok and pnc_pack.VerificationReport is type(r)")
     out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    out = subprocess.run([sys.executable, "-c", "import pnc_pack.verify, pnc_pack, sys; "
-                          "assert pnc_pack.verify(sys.argv[1]).ok", str(p)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -8,7 +8,7 @@ msgpack, fixed zstd level, single-threaded, no timestamps).
 ``loads`` refuses anything it cannot fully check: bad structure (FormatError), exceeded limits (LimitError), newer
 major or unknown required feature or encoding (VersionError), wrong digest (IntegrityError), malformed references
 (ReferenceError), and signatures that do not verify against the digest (SignatureError). Trust policy (which keys
-to trust, whether a signature is required) is :func:`pnc_pack.verify.verify`'s job.
+to trust, whether a signature is required) is :func:`pnc_pack.verification.verify`'s job.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ a receiver could never fetch them.
 
 Pulling downloads through the Hub cache at a pinned commit (a branch or tag is resolved to its commit first and the
 commit is returned), then loads the file with :func:`pnc_pack.format.codec.load` (structure, limits, digest) and
-runs :func:`pnc_pack.verify.verify` before anyone uses it. This module is torch-free.
+runs :func:`pnc_pack.verification.verify` before anyone uses it. This module is torch-free.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def push(delta_or_path: CloneDelta | str | os.PathLike, repo_id: str, *, branch:
         path = Path(delta_or_path)
         if not path.is_file():
             raise UsageError(f"delta file {path} not found")
-        data = path.read_bytes()
+        data = codec.read_bytes(path)  # refuses a file larger than the format's limits before reading it
         delta = codec.loads(data)
     if delta.has_local_refs:
         raise ReferenceError(f"cannot push to {repo_id}: {_publish_hint(delta)}")
@@ -73,13 +73,13 @@ def pull(spec: str, *, output: str | os.PathLike | None = None, trusted_keys: It
          require_signature: bool = False) -> tuple[Path, str, CloneDelta]:
     """Download ``[hf://]REPO_ID[@REVISION]``'s clone.pncd through the Hub cache, load and verify it.
 
-    The file is read once and checked by :func:`pnc_pack.verify.verify` (structure, limits, digest, signatures;
+    The file is read once and checked by :func:`pnc_pack.verification.verify` (structure, limits, digest, signatures;
     with ``trusted_keys`` / ``require_signature`` the signature policy too); any failure raises its typed error
     and nothing is written. Returns (path, commit, delta): the file (``output`` when given, written atomically; a
     folder gets ``clone.pncd`` inside), the 40-hex commit it came from, and the loaded CloneDelta.
     """
     from pnc_pack.format.codec import read_bytes
-    from pnc_pack.verify import verify
+    from pnc_pack.verification import verify
 
     repo_id, revision = parse_spec(spec)
     s = settings()

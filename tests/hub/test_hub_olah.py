@@ -83,3 +83,46 @@ def test_olah_not_found_kinds(olah_env, make_model):
     from huggingface_hub import HfApi
 
     assert HfApi(endpoint=olah.url, token=False).model_info("olah-org/nf").sha == c
+
+
+def _real_lenet(folder, names, seed):
+    import torch
+
+    from pnc_pack.zoo import build_model
+    from pnc_pack.zoo.config import ModelConfig
+    from pnc_pack.zoo.pretrained import save_pretrained
+
+    torch.manual_seed(seed)
+    model = build_model("lenet5", {"num_classes": len(names), "in_channels": 1, "image_size": 28})
+    cfg = ModelConfig(arch="lenet5", arch_args=model.arch_args, input_shape=list(model.input_shape),
+                      classes=[{"label": i, "name": n} for i, n in enumerate(names)], training={"seed": seed})
+    return save_pretrained(model, cfg, folder), model
+
+
+def test_loader_gets_its_models_through_olah(olah_env, tmp_path, monkeypatch):
+    """The loader (pnc_pack.clone.apply) up to building the cloned network: delta from hf://, models fetched at
+    the pinned commits and hash-checked, real LeNet-5 weights loaded through the registry and pin-checked."""
+    import torch
+
+    apply_mod = pytest.importorskip("pnc_pack.clone.apply")
+    olah = olah_env
+    tdir, tmodel = _real_lenet(tmp_path / "t", [str(i) for i in range(5)], 0)
+    sdir, smodel = _real_lenet(tmp_path / "s", [str(i) for i in range(5, 10)], 1)
+    olah.commit("olah-org/real-target", _files(tdir))
+    olah.commit("olah-org/real-source", _files(sdir))
+    _, tref = hub_api.resolve_model("hf://olah-org/real-target")
+    _, sref = hub_api.resolve_model("hf://olah-org/real-source")
+    delta = make_delta(tref, [sref])
+    dc = olah.commit("olah-org/real-clone", {"clone.pncd": codec.dumps(delta)})
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "receiver"))  # a receiver with an empty cache
+    d = apply_mod.open_delta(f"hf://olah-org/real-clone@{dc}")
+    assert d == delta
+    target_dir, source_dirs = apply_mod.locate_models(d)
+    assert target_dir.name == tref.commit and [p.name for p in source_dirs] == [sref.commit]
+    from pnc_pack.zoo.pretrained import load_pretrained
+
+    target, _ = load_pretrained(target_dir, d.target)  # what apply.load_models does, pins re-checked
+    source, _ = load_pretrained(source_dirs[0], d.modules[0].source)
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.equal(target(x), tmodel.eval()(x)) and torch.equal(source(x), smodel.eval()(x))
+
