@@ -29,6 +29,9 @@ _LAZY = {
     "load_cloned": "pnc_pack.clone.export",
     "push": "pnc_pack.hub",
     "pull": "pnc_pack.hub",
+    "publish_model": "pnc_pack.hub",
+    "resolve_model": "pnc_pack.hub",
+    "fetch_model": "pnc_pack.hub",
 }
 
 

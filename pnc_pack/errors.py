@@ -23,6 +23,7 @@ code  meaning
 12    hub: unauthorised / forbidden
 13    hub: connection failed
 14    hub: offline mode and the file is not in the cache
+15    hub: the branch moved during a push (a concurrent push); nothing was written
 ====  ===================================================================
 """
 
@@ -133,3 +134,9 @@ class HubOfflineError(HubError):
     """Offline mode (HF_HUB_OFFLINE) is on and what is needed is not in the local cache."""
 
     exit_code = 14
+
+
+class HubConflictError(HubError):
+    """A push was refused because its branch moved since its parent commit was read (a concurrent push)."""
+
+    exit_code = 15

@@ -61,7 +61,8 @@ def cli():
 
     Exit codes: 0 ok, 1 internal error, 2 usage, 3 malformed or tampered input, 4 signature policy failed,
     5 referenced model missing or not matching its pins, 6 incompatible architecture, 7 build failed,
-    10-14 hub errors (10 generic, 11 not found, 12 unauthorised, 13 connection, 14 offline and not cached).
+    10-15 hub errors (10 generic, 11 not found, 12 unauthorised, 13 connection, 14 offline and not cached,
+    15 concurrent push conflict).
     """
 
 

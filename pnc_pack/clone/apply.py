@@ -113,10 +113,10 @@ def load_models(delta: CloneDelta, target_dir: Path, source_dirs: Sequence[Path]
     from pnc_pack.zoo.pretrained import load_pretrained
 
     target, _ = load_pretrained(target_dir, delta.target, device=device)
-    cache: dict[tuple, object] = {}
+    cache: dict[tuple[str, str], object] = {}
     sources = []
     for m, folder in zip(delta.modules, source_dirs):
-        key = (str(Path(folder).resolve()), m.source)
+        key = (str(Path(folder).resolve()), m.source.uri())
         if key not in cache:
             cache[key] = load_pretrained(folder, m.source, device=device)[0]
         sources.append(cache[key])

@@ -47,6 +47,7 @@ from typing import Any
 
 from pnc_pack.errors import (
     HubAuthError,
+    HubConflictError,
     HubConnectionError,
     HubError,
     HubNotFoundError,
@@ -63,13 +64,6 @@ _TRUE = {"1", "ON", "YES", "TRUE"}
 # A revision in a spec: a branch, tag or (short) commit: path-like segments of [A-Za-z0-9._-] separated by single
 # "/" (like "refs/pr/1"); no leading or trailing "/", no "..", no whitespace or control characters.
 _REVISION_RE = re.compile(r"^(?!.*\.\.)[A-Za-z0-9._\-]+(?:/[A-Za-z0-9._\-]+)*$")
-
-
-class HubConflictError(HubError):
-    """A commit was refused because its branch moved since its parent was read (a concurrent push).
-
-    Defined here until the lead moves it to :mod:`pnc_pack.errors`; exit code 10 like every generic hub error.
-    """
 
 
 def _is_true(value: str | None) -> bool:

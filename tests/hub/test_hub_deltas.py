@@ -87,7 +87,7 @@ def test_concurrent_pushes_to_one_branch(hf_env, make_model):
     initial = hub.repos["org/clone"].commits[first].parent
     with pytest.raises(hub_api.HubConflictError, match="moved") as exc:
         hub_api.push(make_delta(tref, [sref], seed=2), "org/clone", parent_commit=initial)
-    assert exc.value.exit_code == 10 and hub.head("org/clone") == first
+    assert exc.value.exit_code == 15 and hub.head("org/clone") == first
 
     # two pushers read the same head, then both push: exactly one lands, the other is told
     results, barrier = [], threading.Barrier(2)
