@@ -1,5 +1,5 @@
-"""Verification of a clone delta (the public function is `pnc_pack.verify`): structure, limits, digest, signatures, pinned references, and (when the models are
-at hand) the models' file hashes.
+"""Verification of a clone delta (the public function is `pnc_pack.verify`): structure, limits, digest,
+signatures, pinned references, and (when the models are at hand) the models' file hashes.
 
 :func:`verify` returns a :class:`VerificationReport` and does not raise on a failed check (only on a caller's
 mistake, or when ``raise_on_failure=True``), in the spirit of huggingface_hub's ``utils/_verification.py``: a

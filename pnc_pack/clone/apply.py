@@ -109,16 +109,16 @@ def locate_models(delta: CloneDelta, *, target: PathLike | None = None, source=N
 
 
 def load_models(delta: CloneDelta, target_dir: Path, source_dirs: Sequence[Path], device=None):
-    """(target, [sources]) as frozen ZooModels; a source folder shared by several modules is loaded once."""
+    """((target, config), [(source, config)]): frozen ZooModels; a source shared by several modules is loaded once."""
     from pnc_pack.zoo.pretrained import load_pretrained
 
-    target, _ = load_pretrained(target_dir, delta.target, device=device)
-    cache: dict[tuple[str, str], object] = {}
+    target = load_pretrained(target_dir, delta.target, device=device)
+    cache: dict[tuple[str, str], tuple] = {}
     sources = []
     for m, folder in zip(delta.modules, source_dirs):
         key = (str(Path(folder).resolve()), m.source.uri())
         if key not in cache:
-            cache[key] = load_pretrained(folder, m.source, device=device)[0]
+            cache[key] = load_pretrained(folder, m.source, device=device)
         sources.append(cache[key])
     return target, sources
 
@@ -130,13 +130,15 @@ def apply(delta, *, source=None, target=None, models_dir: PathLike | None = None
     ``source`` is a folder (or ``hf://`` spec) for a single-module delta, or a list with one per module.
     Nothing pretrained is modified; ``cloned.detach()`` returns the target model, bit for bit as loaded.
     """
+    from pnc_pack.clone.evaluate import output_labels
     from pnc_pack.clone.model import ClonedModel
 
     d = open_delta(delta)
     check_signature_policy(d, trusted_keys, require_signature)
     target_dir, source_dirs = locate_models(d, target=target, source=source, models_dir=models_dir)
-    target_model, source_models = load_models(d, target_dir, source_dirs, device=device)
-    cloned = ClonedModel.from_delta(d, target_model, source_models)
+    (target_model, target_cfg), sources = load_models(d, target_dir, source_dirs, device=device)
+    cloned = ClonedModel.from_delta(d, target_model, [s for s, _ in sources])
+    cloned.output_labels = output_labels(d, target_cfg, [c for _, c in sources])
     if device is not None:
         cloned.to(device)
     return cloned.eval()

@@ -60,7 +60,7 @@ def export_cloned(cloned, out: str | os.PathLike) -> int:
         tensors[k] = from_raw(raw)
     source_index = [next(i for i, s in enumerate(distinct) if s is m) for m in cloned.sources]
     meta = {META_KEY: base64.b64encode(blob).decode("ascii"), "format": FORMAT, "version": "1",
-            "source_index": json.dumps(source_index)}
+            "source_index": json.dumps(source_index), "output_labels": json.dumps(cloned.output_labels)}
     data = st_save(tensors, metadata=meta)
     summary = {
         "format": FORMAT, "version": 1,
@@ -110,6 +110,8 @@ def load_cloned(path: str | os.PathLike, device=None):
     try:
         blob = base64.b64decode(meta[META_KEY], validate=True)
         source_index = [int(i) for i in json.loads(meta.get("source_index", "[]"))]
+        labels = json.loads(meta.get("output_labels", "null"))
+        labels = None if labels is None else [int(v) for v in labels]
     except (ValueError, TypeError) as exc:
         raise FormatError(f"{f}: bad metadata: {exc}") from None
     delta = codec.loads(blob)
@@ -135,6 +137,7 @@ def load_cloned(path: str | os.PathLike, device=None):
         model.eval()
         model.requires_grad_(False)
     cloned = ClonedModel.from_delta(delta, target, sources)
+    cloned.output_labels = labels
     if device is not None:
         cloned.to(device)
     return cloned.eval()

@@ -6,7 +6,6 @@ models are (a folder, or the Hub), and a dataset to evaluate on. It prints one J
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import tempfile
@@ -14,20 +13,9 @@ import time
 from pathlib import Path
 
 
-def state_digest(model) -> str:
-    """sha256 over every tensor of a module's state_dict (names, dtypes, shapes and bytes), in sorted order."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(name.encode())
-        h.update(str(t.dtype).encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.view(-1).view(__import__("torch").uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
 def receive(delta: str, *, trusted_key: str | None, models_dir: str | None, data: str, workdir: str) -> dict:
     from pnc_pack.clone.apply import apply, open_delta
+    from pnc_pack.clone.convert import state_digest
     from pnc_pack.clone.evaluate import evaluate_delta_model
     from pnc_pack.clone.export import export_cloned
     from pnc_pack.data import load_dataset

@@ -14,6 +14,7 @@ to trust, whether a signature is required) is :func:`pnc_pack.verification.verif
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 
 from pnc_pack.errors import FormatError, LimitError, PncError
@@ -112,11 +113,15 @@ def loads(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> CloneDelta:
 def read_bytes(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """A delta file's bytes, refusing files larger than the limits allow before reading them."""
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > limits.max_file_size:
-                raise LimitError(f"{path}: {size} bytes exceeds the largest file the limits allow")
-            data = f.read(limits.max_file_size + 1)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (no effect on regular files)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):  # a FIFO would block, /dev/zero would feed 2 GiB of zeros
+                raise FormatError(f"{path}: not a regular file")
+            if st.st_size > limits.max_file_size:
+                raise LimitError(f"{path}: {st.st_size} bytes exceeds the largest file the limits allow")
+            data = f.read(st.st_size + 1)  # what the file holds (+1 to see growth), not the limit: no 2 GiB buffer
     except PncError:
         raise
     except FileNotFoundError:

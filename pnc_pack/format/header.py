@@ -274,7 +274,7 @@ def _tensor_index(v: Any, ctx: _Ctx) -> dict[str, tuple[str, tuple[int, ...]]]:
         if dtype not in DTYPE_SIZES:
             raise FormatError(f"{where}.dtype: unsupported dtype {dtype!r}")
         shape = _list(e["shape"], f"{where}.shape", ctx.limits.max_dims)
-        dims = tuple(_int(s, f"{where}.shape[{j}]") for j, s in enumerate(shape))
+        dims = tuple(_int(s, f"{where}.shape[{j}]", 0, 2**64 - 1) for j, s in enumerate(shape))
         for j, d in enumerate(dims):
             if d > ctx.limits.max_dim:
                 raise LimitError(f"{where}.shape[{j}]: {d} exceeds the limit of {ctx.limits.max_dim} per dimension")
@@ -322,6 +322,9 @@ def _module(v: Any, i: int, target_blocks: int, ctx: _Ctx) -> dict[str, Any]:
 
 
 def _labels(v: Any, modules: list[dict], ctx: _Ctx) -> list[LabelEntry]:
+    # Sets, not the clone_classes tuples: 2^16 labels each searched in a 2^16-entry tuple took 24 s (16 s CPU) to
+    # load, a hang an attacker gets from a 2.7 MB header (tests/attacks/labels-quadratic.pncd); now 1 s.
+    cloned = [frozenset(m["clone_classes"]) for m in modules]
     out, seen = [], set()
     for j, e in enumerate(_list(v, "header.labels", ctx.limits.max_labels)):
         where = f"header.labels[{j}]"
@@ -333,7 +336,7 @@ def _labels(v: Any, modules: list[dict], ctx: _Ctx) -> list[LabelEntry]:
             k = int(model.split(":")[1])
             if k >= len(modules):
                 raise FormatError(f"{where}.model: {model!r} names module {k}, but there are {len(modules)}")
-            if index not in modules[k]["clone_classes"]:
+            if index not in cloned[k]:
                 raise FormatError(f"{where}.class_index: {index} is not among module {k}'s clone_classes")
         if (model, index) in seen:
             raise FormatError(f"{where}: ({model}, {index}) appears twice in the label map")

@@ -13,6 +13,7 @@ fingerprint: the sha256 of the 32-byte raw public key, hex.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from pnc_pack.errors import KeyFormatError, SignatureError, UsageError
+from pnc_pack.errors import FormatError, KeyFormatError, SignatureError, UsageError
 from pnc_pack.format import container
 from pnc_pack.format.delta import CloneDelta, Signature
 from pnc_pack.format.limits import DEFAULT_LIMITS, DIGEST_SIZE, Limits
@@ -130,7 +131,57 @@ def load_public_key(path: str | os.PathLike) -> bytes:
 
 
 # -- signatures --------------------------------------------------------------------------------------------------
+_P = 2**255 - 19
+_D = (-121665 * pow(121666, _P - 2, _P)) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _decode_point(enc: bytes) -> tuple[int, int] | None:
+    """RFC 8032 §5.1.3 point decoding; None if ``enc`` is not a canonical encoding of a curve point."""
+    y = int.from_bytes(enc, "little")
+    sign, y = y >> 255, y & ((1 << 255) - 1)
+    if y >= _P:
+        return None
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = (u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P)) % _P
+    if (v * x * x - u) % _P:
+        x = (x * _SQRT_M1) % _P
+        if (v * x * x - u) % _P:
+            return None
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = _P - x
+    return x, y
+
+
+def _double(pt: tuple[int, int]) -> tuple[int, int]:
+    x, y = pt
+    t = _D * x * x * y * y % _P
+    return ((2 * x * y) * pow(1 + t, _P - 2, _P) % _P, (y * y + x * x) * pow(1 - t, _P - 2, _P) % _P)
+
+
+@functools.lru_cache(maxsize=256)
+def weak_public_key(public_key: bytes) -> bool:
+    """True for a public key no signature should be accepted from: not a canonical point encoding, or a point of
+    small order (8 * A = identity).
+
+    OpenSSL (through ``cryptography``) verifies RFC 8032 signatures without this check, and with the identity as
+    public key the signature R = identity, S = 0 verifies for *every* message (measured: tests/attacks/
+    signature-small-order-key.pncd passed verification before this check). Such a key proves nothing about who
+    made a file, so its signatures count as invalid (libsodium refuses the same keys).
+    """
+    pt = _decode_point(bytes(public_key))
+    if pt is None:
+        return True
+    for _ in range(3):
+        pt = _double(pt)
+    return pt == (0, 1)
+
+
 def signature_valid(public_key: bytes, signature: bytes, digest: bytes) -> bool:
+    if len(public_key) != 32 or weak_public_key(public_key):
+        return False
     try:
         Ed25519PublicKey.from_public_bytes(bytes(public_key)).verify(bytes(signature),
                                                                      container.signed_message(digest))
@@ -225,13 +276,25 @@ def sign_bytes(data: bytes, private_key: Ed25519PrivateKey, *, limits: Limits = 
 
 
 def sign_file(path: str | os.PathLike, private_key: Ed25519PrivateKey, *, limits: Limits = DEFAULT_LIMITS) -> str:
-    """Add a signature to the delta file at ``path`` (atomic rewrite). Returns the digest, hex."""
-    from pnc_pack.format.codec import read_bytes
-    from pnc_pack.fsutil import atomic_write
+    """Add a signature to the delta file at ``path`` (atomic rewrite). Returns the digest, hex.
 
-    data = read_bytes(path, limits)
-    out = sign_bytes(data, private_key, limits=limits)
-    atomic_write(path, out, mode=_mode_of(path))
+    The read-sign-write cycle holds an advisory lock on ``.NAME.lock`` next to the file
+    (:func:`pnc_pack.fsutil.locked`): two processes signing one file with different keys both end with their
+    signature in it. Without the lock both read the unsigned file and the second rename dropped the first
+    signature (tests/test_crash_safety.py runs concurrent signers).
+    """
+    from pnc_pack.format.codec import read_bytes
+    from pnc_pack.fsutil import atomic_write, locked
+
+    if not os.path.isfile(path):
+        raise FormatError(f"{path}: no such file")
+    try:
+        with locked(path):
+            data = read_bytes(path, limits)
+            out = sign_bytes(data, private_key, limits=limits)
+            atomic_write(path, out, mode=_mode_of(path))
+    except OSError as exc:  # the folder is not writable (lock or temporary file), the disk is full, ...
+        raise UsageError(f"{path}: cannot rewrite the file: {exc.strerror or exc}") from None
     return container.parse(out, limits).digest.hex()
 
 
@@ -242,6 +305,6 @@ def _mode_of(path) -> int:
         return 0o644
 
 
-__all__ = ["keygen", "evaluate_policy", "enforce_policy", "generate_keypair", "private_key_from_seed", "public_key_bytes", "fingerprint", "write_keypair",
-           "load_private_key", "load_public_key", "signature_valid", "check_signatures", "sign", "sign_bytes",
-           "sign_file", "DIGEST_SIZE"]
+__all__ = ["keygen", "evaluate_policy", "enforce_policy", "generate_keypair", "private_key_from_seed",
+           "public_key_bytes", "fingerprint", "write_keypair", "weak_public_key", "load_private_key",
+           "load_public_key", "signature_valid", "check_signatures", "sign", "sign_bytes", "sign_file", "DIGEST_SIZE"]

@@ -35,6 +35,9 @@ def summarize(delta: CloneDelta, info=None) -> dict[str, Any]:
     from pnc_pack.format.signing import fingerprint
 
     outputs = {(e.model, e.class_index): j for j, e in enumerate(delta.labels)}
+    # One dict lookup per class: a scan of the labels per class was 2^16 x 2^16 steps for a header within the
+    # limits (``pnc-pack inspect`` would hang; tests/attacks/labels-quadratic.pncd).
+    names = {(e.model, e.class_index): e.name for e in delta.labels}
     modules = []
     for i, m in enumerate(delta.modules):
         kept = sum(k.kept for k in m.masks)
@@ -46,8 +49,7 @@ def summarize(delta: CloneDelta, info=None) -> dict[str, Any]:
             "target_position": m.target_position,
             "source_position": m.source_position,
             "classes": [{"class_index": c, "output": outputs.get((f"source:{i}", c)),
-                         "name": next((e.name for e in delta.labels
-                                       if e.model == f"source:{i}" and e.class_index == c), None)}
+                         "name": names.get((f"source:{i}", c))}
                         for c in m.clone_classes],
             "masks": [{"layer": k.layer, "filters": k.filters, "kept": k.kept, "density": round(k.density, 6)}
                       for k in m.masks],
@@ -85,8 +87,18 @@ def summarize(delta: CloneDelta, info=None) -> dict[str, Any]:
     return out
 
 
+def printable(text: str) -> str:
+    """``text`` with every non-printable character (C0/C1 controls, DEL, ...) escaped: text from a delta never
+    reaches a terminal as a control sequence (a local path may hold U+009B, the one-byte CSI, for instance)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def render_text(s: dict[str, Any]) -> str:
-    """Human-readable form of :func:`summarize`'s output."""
+    """Human-readable form of :func:`summarize`'s output (strings from the file go through :func:`printable` or
+    ``repr``)."""
     lines = []
     if "format" in s:
         f, z = s["format"], s["sizes"]
@@ -94,12 +106,14 @@ def render_text(s: dict[str, Any]) -> str:
         lines.append(f"  file {z['file']} B = header {z['header']} B + payload {z['payload_compressed']} B "
                      f"({f['encoding']}, {z['payload_raw']} B raw)")
         if f["ignored_fields"]:
-            lines.append(f"  ignored optional fields (newer minor): {', '.join(f['ignored_fields'])}")
+            lines.append(f"  ignored optional fields (newer minor): {printable(', '.join(f['ignored_fields']))}")
     t = s["target"]
-    lines.append(f"target  {t['uri']}  arch {t['arch']}  L_t={t['blocks']}" + ("  [local]" if t["local"] else ""))
+    lines.append(f"target  {printable(t['uri'])}  arch {t['arch']}  L_t={t['blocks']}"
+                 + ("  [local]" if t["local"] else ""))
     for m in s["modules"]:
         src = m["source"]
-        lines.append(f"module {m['index']}  source {src['uri']}  arch {src['arch']}  L_s={m['source_blocks']}  "
+        lines.append(f"module {m['index']}  source {printable(src['uri'])}  arch {src['arch']}  "
+                     f"L_s={m['source_blocks']}  "
                      f"R={m['target_position']}  R_s={m['source_position']}" + ("  [local]" if src["local"] else ""))
         classes = ", ".join(f"{c['class_index']}:{c['name']!r}->out {c['output']}" for c in m["classes"])
         lines.append(f"  clones {classes}")

@@ -105,7 +105,7 @@ def paper_markdown(result: dict, level: int = 1, fig_prefix: str = "") -> str:
             f"source classes {st['source_classes']}; S clones {st['clone_s']}, M clones {st['clone_m']}; D_t = "
             f"{st['data_fraction']:g} of the cloned classes' training images. Zoo models and Joint: {st['epochs']} "
             f"epochs (label smoothing {st['zoo_label_smoothing']}); fine-tuning rows: {st['ft_epochs']} passes over "
-            f"D_t; PNC epochs per position: {st['pnc_epochs'] or 'builder default'}.", ""]
+            f"D_t; PNC steps per position: {st.get('pnc_steps') or 'builder default'}.", ""]
     zoo = [f"seed {r['seed']}: target {r['zoo']['target']['test_accuracy']}, source "
            f"{r['zoo']['source']['test_accuracy']}" for r in result["runs"]]
     out += ["Zoo test accuracy (own classes): " + "; ".join(zoo) + ".", ""]

@@ -1,0 +1,195 @@
+"""build_clone: the whole PNC method, from two pretrained models and samples of the classes to clone to a delta."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import replace
+
+import torch
+
+from pnc_pack.build import search as S
+from pnc_pack.build.config import BuildConfig
+from pnc_pack.build.negatives import make_negatives
+from pnc_pack.build.surrogate import fit_local_models, random_masks, source_logits, surrogate_outputs
+from pnc_pack.errors import BuildError, DataError, UsageError
+from pnc_pack.format.delta import ClonedModule, CloneDelta, LabelEntry, Mask
+
+
+def resolve(spec):
+    """A model spec (folder or hf://REPO@REV) -> (folder, pinned ModelRef)."""
+    from pnc_pack.hub import resolve_model
+
+    return resolve_model(spec)
+
+
+def _split(y: torch.Tensor, holdout: float, gen: torch.Generator):
+    tr, ho = [], []
+    for c in sorted(set(y.tolist())):
+        idx = (y == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        n_ho = max(1, int(round(holdout * len(idx)))) if len(idx) > 1 else 0
+        ho.append(idx[:n_ho])
+        tr.append(idx[n_ho:])
+    return torch.cat(tr).sort().values, torch.cat(ho).sort().values
+
+
+def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: BuildConfig, seed: int, progress=None):
+    """D_t, its held-out split, the local model set G and the negatives: everything frozen, computed once."""
+    from pnc_pack.data import fit_to_shape, select_classes, take_fraction
+
+    labels = src_cfg.labels
+    missing = [c for c in clone_classes if c not in labels]
+    if missing:
+        raise UsageError(f"classes {missing} are not classes of the source (it has {labels})")
+    if any(c in tgt_cfg.labels for c in clone_classes):
+        raise UsageError(f"classes {[c for c in clone_classes if c in tgt_cfg.labels]} are already target classes")
+    clone_idx = [labels.index(c) for c in clone_classes]
+    X, y = select_classes(*dataset.train, clone_classes)
+    X, y = take_fraction(X, y, cfg.data_fraction, seed)
+    if len(y) < 2 * len(clone_classes):
+        raise DataError(f"only {len(y)} samples of classes {clone_classes}: too few to clone from")
+    X = fit_to_shape(X, target.input_shape)
+    y = torch.tensor([clone_classes.index(int(v)) for v in y.tolist()])
+    gen = torch.Generator().manual_seed(seed)
+    tr, ho = _split(y, cfg.holdout, gen)
+    b = random_masks(len(y), cfg.masks_per_anchor, cfg.grid, cfg.mask_rate, gen)
+    xs = X if tuple(X.shape[1:]) == tuple(source.input_shape) else fit_to_shape(X, source.input_shape)
+    ys = source_logits(source, xs, b, cfg.grid)
+    theta, r2 = fit_local_models(b, ys, cfg.kernel_width, cfg.ridge)
+    g = surrogate_outputs(b, theta)[..., clone_idx]
+    limit = 4 * len(y)
+    nx, ny = make_negatives(X[tr], target, _SourceOnTarget(source, target), clone_idx, target_conf=cfg.neg_target_conf,
+                            source_max=cfg.neg_source_max, gen=gen, limit=limit)
+    nxh, nyh = make_negatives(X[ho], target, _SourceOnTarget(source, target), clone_idx,
+                              target_conf=cfg.neg_target_conf, source_max=cfg.neg_source_max, gen=gen, limit=limit)
+    if cfg.neg_weight == 0:
+        nx, ny, nxh, nyh = nx[:0], ny[:0], nxh[:0], nyh[:0]
+    p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), X[tr], y[tr], b[tr], g[tr], X[ho], y[ho], b[ho],
+                  g[ho], nx, ny, nxh, nyh)
+    info = {"anchors": int(len(tr)), "held_out": int(len(ho)), "surrogate_r2": round(r2, 4),
+            "negatives": int(len(nx)), "negatives_held_out": int(len(nxh))}
+    return p, info
+
+
+class _SourceOnTarget(torch.nn.Module):
+    """The source applied to images in the target's input shape (heterogeneous pairs)."""
+
+    def __init__(self, source, target):
+        super().__init__()
+        self.source, self.shape = source, tuple(source.input_shape)
+
+    def forward(self, x):
+        from pnc_pack.data import fit_to_shape
+
+        return self.source(x if tuple(x.shape[1:]) == self.shape else fit_to_shape(x, self.shape))
+
+
+def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> tuple[S.Branch, dict]:
+    """SUPP Alg. 1: R = L-1 down to 0, fresh A, F_c, M at each; R* by held-out loss; binarise; re-tune."""
+    L = p.target.num_blocks
+    positions = list(range(L - 1, -1, -1)) if cfg.search else [0]
+    if cfg.positions is not None:
+        positions = [r for r in positions if r in cfg.positions]
+        if not positions:
+            raise UsageError(f"positions {list(cfg.positions)} are outside 0..{L - 1}")
+    task = progress.add("PNC search", total=len(positions) * cfg.steps + cfg.retune_steps) if progress else None
+    branches, report = {}, {}
+    for R in positions:
+        torch.manual_seed(seed * 1009 + R)
+        gen = torch.Generator().manual_seed(seed * 7919 + R)
+        br = S.fresh_branch(p, R, cfg)
+        S.train(p, br, cfg, cfg.steps, gen, progress, task)
+        report[R] = S.held_out_loss(p, br, cfg, seed)
+        if br.scores:
+            report[R]["mask_density_soft"] = round(float(torch.cat([(v > 0).float() for v in br.scores.values()]).mean()), 4)
+        branches[R] = br
+    best = min(positions, key=lambda r: (report[r]["total"], -r))
+    br = branches[best]
+    if br.scores:
+        br.binary = S.binarize(br)
+    S.train(p, br, cfg, cfg.retune_steps, torch.Generator().manual_seed(seed * 31 + 7), progress, task)
+    final = S.held_out_loss(p, br, cfg, seed)
+    if not all(torch.isfinite(torch.tensor(v)) for v in final.values()):
+        raise BuildError(f"training diverged (held-out loss {final})")
+    return br, {"loss_per_R": {str(r): report[r] for r in sorted(report)}, "R": best, "final_held_out": final}
+
+
+def to_module(p: S.Problem, br: S.Branch, source_ref, clone_idx) -> tuple[ClonedModule, dict]:
+    from pnc_pack.clone.convert import to_raw
+
+    masks = tuple(Mask.from_bools(n, [bool(v) for v in m.tolist()]) for n, m in sorted((br.binary or {}).items()))
+    module = ClonedModule(
+        source=source_ref, source_blocks=p.source.num_blocks, target_position=br.R, source_position=br.R_s,
+        clone_classes=tuple(clone_idx), masks=masks, adapter_kind="bridge",
+        adapter_args={"in_shape": list(br.adapter.in_shape), "out_shape": list(br.adapter.out_shape)},
+        adapter={k: to_raw(v) for k, v in br.adapter.state_dict().items()},
+    )
+    head = {k: to_raw(v) for k, v in br.head.state_dict().items()}
+    return module, head
+
+
+def build_clone(source, target, dataset, clone_classes, *, seed: int = 0, eval_data=None,
+                config: BuildConfig | None = None, progress=None, **overrides) -> CloneDelta:
+    """Run Partial Network Cloning and return the clone delta (see :mod:`pnc_pack.build`).
+
+    ``source`` / ``target``: model folders or ``hf://REPO[@REV]`` specs (pinned at build time). ``dataset``: a
+    Dataset or spec; only the training samples of ``clone_classes`` (dataset labels, taken from the source's
+    classes) are used, a ``data_fraction`` of them. ``eval_data``: a Dataset or spec whose test split gives the
+    metrics stored in the delta. Same inputs and seed give the same delta, byte for byte.
+    """
+    from pnc_pack.clone.convert import state_digest
+    from pnc_pack.clone.evaluate import evaluate_delta_model
+    from pnc_pack.clone.model import ClonedModel
+    from pnc_pack.data import load_dataset
+    from pnc_pack.zoo.pretrained import load_pretrained
+
+    cfg = config or BuildConfig()
+    if overrides:
+        BuildConfig.with_overrides(**overrides)  # names every unknown setting
+        cfg = replace(cfg, **overrides)
+    clone_classes = [int(c) for c in clone_classes]
+    if not clone_classes or len(set(clone_classes)) != len(clone_classes):
+        raise UsageError(f"clone classes must be distinct and at least one, got {clone_classes}")
+    src_dir, src_ref = resolve(source)
+    tgt_dir, tgt_ref = resolve(target)
+    src, src_cfg = load_pretrained(src_dir, src_ref)
+    tgt, tgt_cfg = load_pretrained(tgt_dir, tgt_ref)
+    if isinstance(dataset, str):
+        dataset = load_dataset(dataset)
+    before = state_digest(src), state_digest(tgt)
+    torch.manual_seed(seed)
+    p, info = prepare(src, tgt, src_cfg, tgt_cfg, dataset, clone_classes, cfg, seed, progress)
+    br, found = search_module(p, cfg, seed, progress)
+    module, head = to_module(p, br, src_ref, p.clone_idx)
+    if (state_digest(src), state_digest(tgt)) != before:
+        raise BuildError("a pretrained parameter changed during the build (this is a bug)")
+    labels = tuple(LabelEntry("target", i, c["name"]) for i, c in enumerate(tgt_cfg.classes))
+    labels += tuple(LabelEntry("source:0", j, src_cfg.classes[j]["name"]) for j in p.clone_idx)
+    kept = sum(m.kept for m in module.masks)
+    filters = sum(m.filters for m in module.masks)
+    metrics = {"R": found["R"], "R_s": br.R_s, "loss_per_R": found["loss_per_R"],
+               "final_held_out": found["final_held_out"], "mask_density": round(kept / filters, 4) if filters else 1.0,
+               **info}
+    delta = CloneDelta(
+        target=tgt_ref, target_blocks=tgt.num_blocks, modules=(module,), classifier_kind="target-head-linear",
+        classifier_args={"num_outputs": len(labels), "num_old": len(tgt_cfg.labels)},
+        classifier={f"new.0.{k}": v for k, v in head.items()}, labels=labels,
+        provenance=_provenance(cfg, seed, dataset, clone_classes), metrics=metrics,
+    )
+    if eval_data is not None:
+        ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data
+        cloned = ClonedModel.from_delta(delta, tgt, [src])
+        cloned.output_labels = list(tgt_cfg.labels) + [src_cfg.labels[j] for j in p.clone_idx]
+        result = evaluate_delta_model(cloned, ev)
+        result.pop("per_module", None)
+        delta = replace(delta, metrics={**metrics, "eval": {"data": ev.name, **result}})
+    return delta
+
+
+def _provenance(cfg: BuildConfig, seed: int, dataset, clone_classes) -> dict:
+    import pnc_pack
+
+    return {"builder": "pnc-pack", "method": "partial-network-cloning", "config": cfg.to_dict(), "seed": seed,
+            "data": dataset.name, "clone_classes": list(clone_classes),
+            "versions": {"pnc_pack": pnc_pack.__version__, "torch": torch.__version__.split("+")[0],
+                         "python": platform.python_version()}}

@@ -1,0 +1,82 @@
+"""BuildConfig: every setting of the PNC builder, with its default and where it comes from.
+
+Paper settings (SUPP Tab. 1): 100 masks per anchor ("Aug Num"), masking rate 0.3, kernel width 0.25, the data
+fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / classifier / mask at each step.
+
+[INFERRED] choices (PAPER.md §3), made here:
+- grid H = 4 (7x7-pixel patches on MNIST), each patch hidden with probability ``mask_rate``; the first mask of
+  every anchor is all-ones (LIME/ZEST); hidden patches take their own mean colour (SUPP Eq. 2).
+- kernel Π_b = sqrt(exp(-d²/σ²)), d = cosine distance of b to the all-ones vector (LIME); weighted ridge
+  least squares with an intercept, λ = ``ridge`` (LIME's Ridge), on the source's raw logits (ZEST).
+- the mask is a real score per filter of every mask point in the source's blocks [R_s:L_s], mask = sigmoid(score),
+  initialised at ``mask_init`` (sigmoid 0.95: keep everything), binarised at 0.5 after the search, with an L1
+  pressure ``sparsity`` (an addition: without it nothing is pruned, PAPER.md §8).
+- L_kd is Hinton KD (temperature ``temperature``) over the cloned classes' logits against G; the second KD term
+  of L_ins (old-class logits vs M_t) is identically zero here because those logits *are* M_t's (the classifier
+  keeps the target head), so it is not computed.
+- additions that make routing work without old-class data (PAPER.md §8: distillation alone reproduces Direct
+  Ensemble): cross-entropy on the perturbed D_t samples over the whole label set (``ce_weight``), and data-free
+  negatives (``neg_weight``): transforms of D_t images (rotations, flips, transposes, half and quadrant mixes
+  between anchors) that the frozen target classifies confidently as one of its classes while the source does not
+  call them a cloned class; on those the clone must predict the target's class.
+- R* = argmin of the held-out loss (a stratified ``holdout`` share of the anchors, never trained on).
+- after binarising, adapter and classifier are re-tuned for ``retune_steps`` with the binary masks.
+- optimiser Adam, ``lr`` for adapter/classifier, ``mask_lr`` for mask scores; ``steps`` per position with
+  batches of ``batch_size`` perturbed samples (and as many negatives): a fixed budget rather than "epochs", so
+  build time does not grow with |D_t| (the paper's 10 epochs of 100 masks per anchor take minutes on a CPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from pnc_pack.errors import UsageError
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    data_fraction: float = 0.1
+    grid: int = 4
+    masks_per_anchor: int = 100
+    mask_rate: float = 0.3
+    kernel_width: float = 0.25
+    ridge: float = 1e-2
+    holdout: float = 0.2
+    steps: int = 300
+    retune_steps: int = 100
+    batch_size: int = 128
+    lr: float = 1e-3
+    mask_lr: float = 5e-2
+    mask_init: float = 3.0
+    sparsity: float = 0.05
+    temperature: float = 4.0
+    loc_weight: float = 1.0
+    kd_weight: float = 1.0
+    ce_weight: float = 1.0
+    neg_weight: float = 1.0
+    neg_target_conf: float = 0.9
+    neg_source_max: float = 0.5
+    search: bool = True  # False: no position search, R = 0 (the "PNC w/o Insert" ablation)
+    localize: bool = True  # False: no mask and no L_loc (the "PNC w/o Local" ablation)
+    positions: tuple[int, ...] | None = None  # restrict the search to these target positions
+
+    def __post_init__(self):
+        if not 0 < self.data_fraction <= 1:
+            raise UsageError(f"data_fraction must be in (0, 1], got {self.data_fraction}")
+        if self.grid < 1 or self.masks_per_anchor < 1 or self.steps < 1 or self.batch_size < 1:
+            raise UsageError("grid, masks_per_anchor, steps and batch_size must be positive")
+        if not 0 <= self.mask_rate < 1 or not 0 < self.holdout < 1:
+            raise UsageError("mask_rate must be in [0, 1) and holdout in (0, 1)")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["positions"] = None if self.positions is None else list(self.positions)
+        return d
+
+    @classmethod
+    def with_overrides(cls, **kw) -> "BuildConfig":
+        names = {f.name for f in fields(cls)}
+        bad = sorted(set(kw) - names)
+        if bad:
+            raise UsageError(f"unknown build setting(s) {bad}; known: {sorted(names)}")
+        return cls(**kw)

@@ -1,0 +1,69 @@
+"""The local model set G (SUPP §1.1, Eqs. 1-4): a LIME-style linear surrogate of the source around each anchor.
+
+For anchor x_i and binary patch masks b (H×H grid), the perturbed image b·x_i keeps patch h when b^h = 1 and fills
+it with its own mean colour otherwise. g_i(b) = [b, 1]·θ_i is fitted by weighted ridge least squares to the
+source's logits M_s(b·x_i), weights Π_b = sqrt(exp(-d(b,1)²/σ²)) with d the cosine distance to the all-ones mask.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def random_masks(n: int, per: int, grid: int, rate: float, gen: torch.Generator) -> torch.Tensor:
+    """(n, per, grid²) 0/1 masks; the first mask of every anchor keeps everything."""
+    b = (torch.rand(n, per, grid * grid, generator=gen) >= rate).float()
+    b[:, 0] = 1.0
+    return b
+
+
+def perturb(x: torch.Tensor, b: torch.Tensor, grid: int) -> torch.Tensor:
+    """Images x (N,C,H,W) with masks b (N, grid²): hidden patches take their own mean colour (SUPP Eq. 2)."""
+    n, c, h, w = x.shape
+    means = F.adaptive_avg_pool2d(x, grid)  # (N, C, grid, grid): every patch's mean
+    m = b.view(n, 1, grid, grid)
+    up = lambda t: F.interpolate(t, size=(h, w), mode="nearest")  # noqa: E731
+    return x * up(m) + up(means * (1 - m))
+
+
+def kernel_weights(b: torch.Tensor, width: float) -> torch.Tensor:
+    """Π_b = sqrt(exp(-d²/σ²)), d = 1 - cos(b, 1) (LIME's image kernel)."""
+    cos = b.sum(-1).clamp(min=0).sqrt() / (b.shape[-1] ** 0.5)
+    d = 1.0 - cos
+    return torch.exp(-(d ** 2) / width ** 2).sqrt()
+
+
+@torch.no_grad()
+def source_logits(source, x: torch.Tensor, b: torch.Tensor, grid: int, chunk: int = 4096) -> torch.Tensor:
+    """M_s(b·x_i) for every anchor and mask: (n, per, C)."""
+    n, per, _ = b.shape
+    out = []
+    xs = x.repeat_interleave(per, 0)
+    bs = b.reshape(n * per, -1)
+    for i in range(0, n * per, chunk):
+        out.append(source(perturb(xs[i:i + chunk], bs[i:i + chunk], grid)))
+    return torch.cat(out).view(n, per, -1)
+
+
+def fit_local_models(b: torch.Tensor, y: torch.Tensor, width: float, ridge: float) -> tuple[torch.Tensor, float]:
+    """θ (n, grid²+1, C) by weighted ridge least squares; returns θ and the weighted R² of the fit."""
+    n, per, d = b.shape
+    z = torch.cat([b, torch.ones(n, per, 1)], -1).double()  # intercept
+    w = kernel_weights(b, width).double().unsqueeze(-1)  # (n, per, 1)
+    zw = z * w
+    a = zw.transpose(1, 2) @ z + ridge * torch.eye(d + 1, dtype=torch.float64)
+    rhs = zw.transpose(1, 2) @ y.double()
+    theta = torch.linalg.solve(a, rhs)
+    pred = z @ theta
+    yd = y.double()
+    mean = (w * yd).sum(1, keepdim=True) / w.sum(1, keepdim=True)
+    ss_res = (w * (yd - pred) ** 2).sum()
+    ss_tot = (w * (yd - mean) ** 2).sum().clamp(min=1e-12)
+    return theta.float(), float(1 - ss_res / ss_tot)
+
+
+def surrogate_outputs(b: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """G(B): g_i(b) for every anchor's masks, (n, per, C)."""
+    z = torch.cat([b, torch.ones(*b.shape[:2], 1)], -1)
+    return z @ theta

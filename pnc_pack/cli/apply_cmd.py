@@ -1,0 +1,93 @@
+"""pnc-pack apply"""
+
+from __future__ import annotations
+
+import click
+
+from pnc_pack.cli._common import emit_json, json_option
+
+
+@click.command("apply")
+@click.argument("delta")
+@click.option("--target", "target", default=None, help="Target model folder or hf://REPO@REV (overrides the pin's location).")
+@click.option("--source", "sources", multiple=True, help="Source model folder or hf:// spec, one per cloned module.")
+@click.option("--models-dir", type=click.Path(file_okay=False), default=None,
+              help="A folder holding the referenced model folders (by their names).")
+@click.option("--trusted-key", "trusted", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="Public key file; at least one valid signature must be by one of these keys.")
+@click.option("--require-signature", is_flag=True, help="Refuse an unsigned delta.")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
+              help="Write the offline form (one safetensors + config.json) to this folder.")
+@click.option("--repair-data", default=None, help="Dataset spec to repair-finetune adapters and classifier on.")
+@click.option("--repair-epochs", default=5, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--repair-samples", default=300, show_default=True, type=click.IntRange(1),
+              help="Training samples used by the repair (stratified over the clone's classes).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="With --repair-data: write the repaired delta here (same references, provenance marked).")
+@click.option("--eval-data", default=None, help="Dataset spec to evaluate Ori / Tar / Avg on (its test split).")
+@json_option
+def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, export_dir, repair_data,
+              repair_epochs, repair_samples, output, eval_data, as_json):
+    """Rebuild the cloned model from DELTA (a file or hf://REPO[@REV]) and the models it pins.
+
+    Every referenced file's size and sha256 is checked before any tensor is read; pretrained weights are never
+    written. Optionally evaluate, repair-finetune (adapters and classifier only), and export the offline model.
+    """
+    import time
+
+    from pnc_pack.clone.apply import apply, open_delta
+    from pnc_pack.errors import UsageError
+    from pnc_pack.format.signing import load_public_key
+    from pnc_pack.progress import progress
+
+    if output and not repair_data:
+        raise UsageError("-o/--output writes a repaired delta: it needs --repair-data")
+    keys = [load_public_key(k) for k in trusted]
+    t0 = time.perf_counter()
+    d = open_delta(delta)
+    cloned = apply(d, target=target, source=list(sources) or None, models_dir=models_dir, trusted_keys=keys,
+                   require_signature=require_signature)
+    report: dict = {"delta": delta, "apply_seconds": round(time.perf_counter() - t0, 3),
+                    "outputs": [{"index": i, "name": lab.name, "from": lab.model} for i, lab in enumerate(d.labels)],
+                    "modules": [{"source": m.source.short(), "R": m.target_position, "R_s": m.source_position}
+                                for m in d.modules],
+                    "target": d.target.short(), "trainable_parameters": sum(p.numel() for p in cloned.trainable_parameters())}
+    with progress() as p:
+        if repair_data:
+            from pnc_pack.clone.repair import repair, repaired_delta
+            from pnc_pack.data import load_dataset
+            from pnc_pack.format import codec
+
+            result = repair(cloned, load_dataset(repair_data), epochs=repair_epochs, samples=repair_samples,
+                            progress=p)
+            report["repair"] = {"samples": result.samples, "epochs": result.epochs, "before": result.before,
+                                "after": result.after, "losses": result.losses}
+            if output:
+                codec.save(repaired_delta(cloned, result, repair_data), output)
+                report["repair"]["output"] = output
+        if eval_data:
+            from pnc_pack.clone.evaluate import evaluate_delta_model
+            from pnc_pack.data import load_dataset
+
+            report["eval"] = evaluate_delta_model(cloned, load_dataset(eval_data))
+    if export_dir:
+        from pnc_pack.clone.export import export_cloned
+
+        report["export"] = {"path": export_dir, "bytes": export_cloned(cloned, export_dir)}
+    if as_json:
+        emit_json(report)
+        return
+    click.echo(f"applied {delta}: target {report['target']}, {len(d.modules)} module(s), "
+               f"{len(d.labels)} outputs, {report['trainable_parameters']} clone parameters "
+               f"({report['apply_seconds']:.2f} s)")
+    for m in report["modules"]:
+        click.echo(f"  module from {m['source']}: R={m['R']} R_s={m['R_s']}")
+    if "repair" in report:
+        b, a = report["repair"]["before"], report["repair"]["after"]
+        click.echo(f"repair on {report['repair']['samples']} samples: Avg {100 * b['avg']:.2f}% -> {100 * a['avg']:.2f}%"
+                   + (f", wrote {output}" if output else ""))
+    if "eval" in report:
+        e = report["eval"]
+        click.echo(f"eval: Ori {100 * e['ori']:.2f}%  Tar {100 * e['tar']:.2f}%  Avg {100 * e['avg']:.2f}%")
+    if "export" in report:
+        click.echo(f"exported the offline model to {export_dir} ({report['export']['bytes']} bytes)")

@@ -1,0 +1,33 @@
+"""pnc-pack eval"""
+
+from __future__ import annotations
+
+import click
+
+from pnc_pack.cli._common import emit_json, json_option
+
+
+@click.command("eval")
+@click.argument("delta")
+@click.option("--data", required=True, help="Dataset spec; its test split is used.")
+@click.option("--target", default=None, help="Target model folder (overrides the pin's location).")
+@click.option("--source", "sources", multiple=True, help="Source model folder, one per module.")
+@click.option("--models-dir", type=click.Path(file_okay=False), default=None)
+@json_option
+def eval_cmd(delta, data, target, sources, models_dir, as_json):
+    """Rebuild the clone from its pinned models and report Ori, Tar and Avg on the test split of DATA."""
+    from pnc_pack.clone.apply import apply
+    from pnc_pack.clone.evaluate import evaluate_delta_model
+    from pnc_pack.data import load_dataset
+
+    cloned = apply(delta, target=target, source=list(sources) or None, models_dir=models_dir)
+    result = evaluate_delta_model(cloned, load_dataset(data))
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"Ori {100 * result['ori']:.2f}%  Tar {100 * result['tar']:.2f}%  Avg {100 * result['avg']:.2f}%  "
+               f"({result['samples']} test images, {result['n_old']} target + {result['k']} cloned classes)")
+    click.echo("per class: " + ", ".join(f"{k}: {100 * v:.1f}%" for k, v in result["per_class"].items()))
+    if len(result["per_module"]) > 1:
+        for m in result["per_module"]:
+            click.echo(f"module {m['module']} ({', '.join(m['classes'])}): {100 * m['acc']:.1f}%")

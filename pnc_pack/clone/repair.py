@@ -1,0 +1,112 @@
+"""Repair-finetuning of a received clone: adapters and classifier only, on a small local labelled dataset.
+
+A clone can arrive damaged (quantised tensors, noise in transit) or be applied on a runtime where its accuracy
+falls short. ``repair`` trains only ``cloned.trainable_parameters()`` (the adapters and the classifier) with
+cross-entropy on the receiver's samples of the clone's classes; masks, the target and the sources stay frozen
+(asserted). Accuracy on the dataset's test split is measured before and after. ``repaired_delta`` turns the
+result back into a delta that keeps every reference and records the repair in its provenance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from pnc_pack.errors import DataError, UsageError
+
+
+@dataclass
+class RepairResult:
+    samples: int
+    epochs: int
+    before: dict
+    after: dict
+    losses: list
+
+
+def labelled_split(cloned, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the samples whose dataset label the clone predicts; relabel them to the clone's output indices."""
+    from pnc_pack.data import fit_to_shape
+
+    labels = list(cloned.output_labels)
+    index = {lab: i for i, lab in enumerate(labels)}
+    keep = torch.tensor([int(v) in index for v in y.tolist()], dtype=torch.bool)
+    if not keep.any():
+        raise DataError(f"the dataset has no samples of the clone's classes {sorted(index)}")
+    Xk = fit_to_shape(X[keep], cloned.input_shape)
+    yk = torch.tensor([index[int(v)] for v in y[keep].tolist()], dtype=torch.long)
+    return Xk, yk
+
+
+def _pick(X, y, samples: int | None, seed: int):
+    if samples is None or samples >= len(y):
+        return X, y
+    g = torch.Generator().manual_seed(seed)
+    # stratified: the same share of every class
+    out = []
+    classes = sorted(set(y.tolist()))
+    per = max(1, samples // len(classes))
+    for c in classes:
+        idx = (y == c).nonzero().flatten()
+        out.append(idx[torch.randperm(len(idx), generator=g)[:per]])
+    idx = torch.cat(out).sort().values
+    return X[idx], y[idx]
+
+
+def repair(cloned, dataset, *, epochs: int = 5, samples: int | None = 300, lr: float = 1e-3, batch_size: int = 32,
+           seed: int = 0, progress=None) -> RepairResult:
+    """Fine-tune adapters + classifier of ``cloned`` on ``samples`` training images of ``dataset``."""
+    from pnc_pack.clone.evaluate import evaluate_delta_model
+
+    if epochs < 1:
+        raise UsageError("repair needs at least one epoch")
+    X, y = labelled_split(cloned, *dataset.train)
+    X, y = _pick(X, y, samples, seed)
+    params = list(cloned.trainable_parameters())
+    frozen = {id(p) for p in params}
+    pretrained = [p for p in cloned.parameters() if id(p) not in frozen]
+    before_state = [p.detach().clone() for p in pretrained]
+    before = evaluate_delta_model(cloned, dataset)
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(params, lr=lr)
+    for p in params:
+        p.requires_grad_(True)
+    losses = []
+    task = progress.add("repair", total=epochs) if progress is not None else None
+    cloned.eval()  # pretrained BatchNorm statistics must not move: train in eval mode (gradients still flow)
+    try:
+        for _ in range(epochs):
+            perm = torch.randperm(len(y), generator=g)
+            total = 0.0
+            for i in range(0, len(y), batch_size):
+                idx = perm[i:i + batch_size]
+                loss = F.cross_entropy(cloned(X[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss) * len(idx)
+            losses.append(round(total / len(y), 6))
+            if task is not None:
+                progress.advance(task)
+    finally:
+        cloned.eval()
+        for p in params:
+            p.requires_grad_(False)
+    for p, b in zip(pretrained, before_state):
+        assert torch.equal(p, b), "repair must never change a pretrained parameter"
+    after = evaluate_delta_model(cloned, dataset)
+    return RepairResult(samples=len(y), epochs=epochs, before=before, after=after, losses=losses)
+
+
+def repaired_delta(cloned, result: RepairResult, data_spec: str):
+    """The repaired clone as a delta: same references, masks and label map; new adapter/classifier tensors."""
+    d = cloned.to_delta()
+    prov = dict(d.provenance)
+    prov["repair"] = {"data": data_spec, "samples": result.samples, "epochs": result.epochs,
+                      "avg_before": result.before.get("avg"), "avg_after": result.after.get("avg")}
+    metrics = dict(d.metrics)
+    metrics["after_repair"] = {k: v for k, v in result.after.items() if isinstance(v, (int, float))}
+    return replace(d, provenance=prov, metrics=metrics, signatures=())
