@@ -27,8 +27,17 @@ from tools.bench import paper, report  # noqa: E402
 TARGET, SOURCE, CLONE = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [5, 6]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # one torch thread: on a busy 2-core machine two OpenMP threads spin against other processes (~10x slower)
+    was = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(was)
+
+
 @pytest.fixture(scope="module")
-def setup():
+def setup(one_thread):
     ds = load_dataset("digits")
     small = {"image_size": 16}  # 8x8 digits upsampled to 16x16: 3x cheaper than LeNet-5's default 28x28
     target, _ = train_model("lenet5", small, ds, TARGET, epochs=6, seed=0)

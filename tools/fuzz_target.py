@@ -332,6 +332,43 @@ def mutate_preamble(body: bytes, rng: random.Random) -> bytes:
     return bytes(b)
 
 
+_SIGNERS = []
+
+
+def mutate_signatures(body: bytes, rng: random.Random) -> bytes | None:
+    """Rewrite the signature section: valid signatures by test keys over the file's digest, forged ones, the
+    small-order keys, duplicates, unsorted entries, wrong counts."""
+    sp = _split(body)
+    if sp is None:
+        return None
+    fields, header, payload, _ = sp
+    h, p = len(header), len(payload)
+    digest = body[32 + h + p:64 + h + p]
+    if not _SIGNERS:
+        from pnc_pack.format.signing import private_key_from_seed, public_key_bytes
+
+        for name in (b"a", b"b", b"c"):
+            k = private_key_from_seed(hashlib.sha256(b"fuzz key " + name).digest())
+            _SIGNERS.append((public_key_bytes(k), k))
+    entries = []
+    for _ in range(rng.choice([0, 1, 1, 2, 3, 17])):
+        r = rng.random()
+        pk, key = rng.choice(_SIGNERS)
+        if r < 0.5:
+            entries.append((pk, key.sign(b"pnc-pack clone-delta v1 digest\n" + digest)))
+        elif r < 0.7:
+            entries.append((bytes([1]) + bytes(31), bytes([1]) + bytes(63)))  # identity key, R = identity, S = 0
+        elif r < 0.85:
+            entries.append((pk, bytes(rng.randrange(256) for _ in range(64))))
+        else:
+            entries.append((bytes(rng.randrange(256) for _ in range(32)), bytes(64)))
+    if rng.random() < 0.8:
+        entries.sort()
+    count = len(entries) if rng.random() < 0.9 else rng.choice([0, 1, 16, 2**32 - 1])
+    section = struct.pack("<I", count) + b"".join(k + sg for k, sg in entries)
+    return body[:64 + h + p] + section
+
+
 def mutate_bytes(body: bytes, rng: random.Random, others=()) -> bytes:
     b = bytearray(body)
     op = rng.randrange(7)
@@ -375,8 +412,10 @@ def mutate(data: bytes, rng: random.Random, others=()) -> bytes:
         out = mutate_payload(body, rng)
     elif r < 0.6:
         out = mutate_frame(body, rng)
-    elif r < 0.7:
+    elif r < 0.66:
         out = mutate_preamble(body, rng)
+    elif r < 0.72:
+        out = mutate_signatures(body, rng)
     if out is None:
         out = mutate_bytes(body, rng, [bytes(o[1:]) for o in others])
     if rng.random() < 0.1:

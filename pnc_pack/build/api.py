@@ -10,7 +10,7 @@ import torch
 from pnc_pack.build import search as S
 from pnc_pack.build.config import BuildConfig
 from pnc_pack.build.negatives import make_negatives
-from pnc_pack.build.surrogate import fit_local_models, random_masks, source_logits, surrogate_outputs
+from pnc_pack.build.surrogate import fit_local_models, perturb, random_masks, source_logits, surrogate_outputs
 from pnc_pack.errors import BuildError, DataError, UsageError
 from pnc_pack.format.delta import ClonedModule, CloneDelta, LabelEntry, Mask
 
@@ -64,11 +64,27 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
                               target_conf=cfg.neg_target_conf, source_max=cfg.neg_source_max, gen=gen, limit=limit)
     if cfg.neg_weight == 0:
         nx, ny, nxh, nyh = nx[:0], ny[:0], nxh[:0], nyh[:0]
-    p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), X[tr], y[tr], b[tr], g[tr], X[ho], y[ho], b[ho],
-                  g[ho], nx, ny, nxh, nyh)
+    px, py, pg = pool(X[tr], y[tr], b[tr], g[tr], cfg.pool_size, cfg.grid, gen)
+    hx, hy, hg = pool(X[ho], y[ho], b[ho], g[ho], max(1, cfg.pool_size // 4), cfg.grid, gen)
+    p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), px, py, pg, hx, hy, hg, nx, ny, nxh, nyh)
     info = {"anchors": int(len(tr)), "held_out": int(len(ho)), "surrogate_r2": round(r2, 4),
             "negatives": int(len(nx)), "negatives_held_out": int(len(nxh))}
     return p, info
+
+
+def pool(x, y, b, g, size: int, grid: int, gen: torch.Generator):
+    """A fixed pool of perturbed samples: every (anchor, mask) pair when they fit in ``size``, else a random
+    subset that always keeps each anchor's unperturbed image (mask 0)."""
+    n, per = b.shape[:2]
+    if n * per <= size:
+        a, m = torch.arange(n).repeat_interleave(per), torch.arange(per).repeat(n)
+    else:
+        extra = size - n
+        flat = torch.randperm(n * (per - 1), generator=gen)[:max(0, extra)].sort().values
+        a = torch.cat([torch.arange(n), flat // (per - 1)])
+        m = torch.cat([torch.zeros(n, dtype=torch.long), 1 + flat % (per - 1)])
+    xs = torch.cat([perturb(x[a[i:i + 4096]], b[a[i:i + 4096], m[i:i + 4096]], grid) for i in range(0, len(a), 4096)])
+    return xs, y[a], g[a, m]
 
 
 class _SourceOnTarget(torch.nn.Module):
@@ -99,7 +115,7 @@ def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> t
         gen = torch.Generator().manual_seed(seed * 7919 + R)
         br = S.fresh_branch(p, R, cfg)
         S.train(p, br, cfg, cfg.steps, gen, progress, task)
-        report[R] = S.held_out_loss(p, br, cfg, seed)
+        report[R] = S.held_out_loss(p, br, cfg)
         if br.scores:
             report[R]["mask_density_soft"] = round(float(torch.cat([(v > 0).float() for v in br.scores.values()]).mean()), 4)
         branches[R] = br
@@ -108,7 +124,7 @@ def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> t
     if br.scores:
         br.binary = S.binarize(br)
     S.train(p, br, cfg, cfg.retune_steps, torch.Generator().manual_seed(seed * 31 + 7), progress, task)
-    final = S.held_out_loss(p, br, cfg, seed)
+    final = S.held_out_loss(p, br, cfg)
     if not all(torch.isfinite(torch.tensor(v)) for v in final.values()):
         raise BuildError(f"training diverged (held-out loss {final})")
     return br, {"loss_per_R": {str(r): report[r] for r in sorted(report)}, "R": best, "final_held_out": final}

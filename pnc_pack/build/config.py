@@ -43,6 +43,7 @@ class BuildConfig:
     ridge: float = 1e-2
     holdout: float = 0.2
     steps: int = 300
+    pool_size: int = 20000  # perturbed samples kept (their frozen activations are computed once per position)
     retune_steps: int = 100
     batch_size: int = 128
     lr: float = 1e-3

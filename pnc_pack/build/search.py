@@ -23,23 +23,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from pnc_pack.build.config import BuildConfig
-from pnc_pack.build.surrogate import perturb
 from pnc_pack.clone.parts import Bridge, masked
 
 
 @dataclass
 class Problem:
+    """Everything frozen: a fixed pool of perturbed D_t samples b·x with their G(b), and the negatives."""
+
     target: nn.Module
     source: nn.Module
     clone_idx: list[int]  # source output indices of the cloned classes
     n_old: int
-    x_tr: torch.Tensor  # anchors (target input shape)
-    y_tr: torch.Tensor  # cloned-class index 0..k-1
-    b_tr: torch.Tensor  # (n, per, grid²)
-    g_tr: torch.Tensor  # G outputs on the cloned classes, (n, per, k)
-    x_ho: torch.Tensor
+    x_tr: torch.Tensor  # pool of perturbed training samples (target input shape)
+    y_tr: torch.Tensor  # their cloned-class index 0..k-1
+    g_tr: torch.Tensor  # G(b) on the cloned classes, (n, k)
+    x_ho: torch.Tensor  # the same for the held-out anchors
     y_ho: torch.Tensor
-    b_ho: torch.Tensor
     g_ho: torch.Tensor
     neg_x: torch.Tensor
     neg_y: torch.Tensor
@@ -49,6 +48,40 @@ class Problem:
     @property
     def k(self) -> int:
         return len(self.clone_idx)
+
+
+@dataclass
+class Frozen:
+    """Activations of the frozen models for one position, computed once: the target's features at block R, its
+    final features and logits, and the source's features at block R_s (for L_loc)."""
+
+    tap: torch.Tensor
+    f_t: torch.Tensor
+    old: torch.Tensor
+    src: torch.Tensor | None
+
+    def take(self, idx):
+        return Frozen(self.tap[idx], self.f_t[idx], self.old[idx], None if self.src is None else self.src[idx])
+
+
+@torch.no_grad()
+def freeze(p: "Problem", R: int, R_s: int, x: torch.Tensor, with_source: bool, chunk: int = 4096) -> Frozen:
+    from pnc_pack.data import fit_to_shape
+
+    t, s = p.target, p.source
+    taps, fts, olds, srcs = [], [], [], []
+    for i in range(0, len(x), chunk):
+        xb = x[i:i + chunk]
+        h = t.forward_blocks(xb, 0, R)
+        f_t = t.head_input(t.forward_blocks(h, R, t.num_blocks))
+        taps.append(h)
+        fts.append(f_t)
+        olds.append(t.head(f_t))
+        if with_source:
+            xs = xb if tuple(xb.shape[1:]) == tuple(s.input_shape) else fit_to_shape(xb, s.input_shape)
+            srcs.append(s.forward_blocks(xs, 0, R_s))
+    cat = lambda v: torch.cat(v) if v else torch.empty(0)  # noqa: E731
+    return Frozen(cat(taps), cat(fts), cat(olds), cat(srcs) if with_source else None)
 
 
 @dataclass
@@ -95,43 +128,33 @@ def fresh_branch(p: Problem, R: int, cfg: BuildConfig) -> Branch:
     return Branch(R, R_s, adapter, head, scores)
 
 
-def clone_logits(p: Problem, br: Branch, x: torch.Tensor) -> torch.Tensor:
-    t, s = p.target, p.source
-    with torch.no_grad():
-        h = t.forward_blocks(x, 0, br.R)
-        f_t = t.head_input(t.forward_blocks(h, br.R, t.num_blocks))
-        old = t.head(f_t)
-    a = br.adapter(h)
+def clone_logits(p: Problem, br: Branch, fz: Frozen) -> torch.Tensor:
+    s = p.source
+    a = br.adapter(fz.tap)
     with masked(s, br.masks()):
         f_s = s.head_input(s.forward_blocks(a, br.R_s, s.num_blocks))
-    return torch.cat([old, br.head(torch.cat([f_t, f_s], 1))], 1)
+    return torch.cat([fz.old, br.head(torch.cat([fz.f_t, f_s], 1))], 1)
 
 
-def loc_logits(p: Problem, br: Branch, x: torch.Tensor) -> torch.Tensor:
-    from pnc_pack.data import fit_to_shape
-
+def loc_logits(p: Problem, br: Branch, fz: Frozen) -> torch.Tensor:
     s = p.source
-    xs = x if tuple(x.shape[1:]) == tuple(s.input_shape) else fit_to_shape(x, s.input_shape)
-    with torch.no_grad():
-        h = s.forward_blocks(xs, 0, br.R_s)
     with masked(s, br.masks()):
-        return s.head(s.head_input(s.forward_blocks(h, br.R_s, s.num_blocks)))[:, p.clone_idx]
+        return s.head(s.head_input(s.forward_blocks(fz.src, br.R_s, s.num_blocks)))[:, p.clone_idx]
 
 
-def losses(p: Problem, br: Branch, cfg: BuildConfig, x, y, g, nx, ny, train: bool) -> dict:
-    grid = cfg.grid
+def losses(p: Problem, br: Branch, cfg: BuildConfig, fz: Frozen, y, g, fneg: Frozen | None, ny, train: bool) -> dict:
     out = {}
-    logits = clone_logits(p, br, x)
+    logits = clone_logits(p, br, fz)
     out["ce"] = F.cross_entropy(logits, p.n_old + y)
     if p.k > 1:
         T = cfg.temperature
         out["kd"] = F.kl_div(F.log_softmax(logits[:, p.n_old:] / T, 1), F.softmax(g / T, 1), reduction="batchmean") * T * T
     if cfg.localize and br.scores:
-        out["loc"] = F.mse_loss(loc_logits(p, br, x), g) / g.pow(2).mean().clamp(min=1e-6)
+        out["loc"] = F.mse_loss(loc_logits(p, br, fz), g) / g.pow(2).mean().clamp(min=1e-6)
         if train and br.binary is None:
             out["sparsity"] = torch.cat([torch.sigmoid(v) for v in br.scores.values()]).mean()
-    if len(nx):
-        out["neg"] = F.cross_entropy(clone_logits(p, br, nx), ny)
+    if fneg is not None and len(ny):
+        out["neg"] = F.cross_entropy(clone_logits(p, br, fneg), ny)
     return out
 
 
@@ -142,31 +165,21 @@ def total(parts: dict, cfg: BuildConfig) -> torch.Tensor:
     return sum(getattr(cfg, WEIGHTS[k]) * v for k, v in parts.items())
 
 
-def _batch(p: Problem, cfg: BuildConfig, gen: torch.Generator, held_out: bool = False, idx=None):
-    x, y, b, g = (p.x_ho, p.y_ho, p.b_ho, p.g_ho) if held_out else (p.x_tr, p.y_tr, p.b_tr, p.g_tr)
-    n, per = b.shape[:2]
-    a = torch.randint(0, n, (cfg.batch_size,), generator=gen) if idx is None else idx
-    m = torch.randint(0, per, (len(a),), generator=gen)
-    return perturb(x[a], b[a, m], cfg.grid), y[a], g[a, m]
-
-
-def _neg_batch(p: Problem, cfg: BuildConfig, gen: torch.Generator):
-    if not len(p.neg_x):
-        return p.neg_x, p.neg_y
-    j = torch.randint(0, len(p.neg_x), (cfg.batch_size,), generator=gen)
-    return p.neg_x[j], p.neg_y[j]
-
-
 def train(p: Problem, br: Branch, cfg: BuildConfig, steps: int, gen: torch.Generator, progress=None, task=None):
+    loc = bool(cfg.localize and br.scores)
+    fz = freeze(p, br.R, br.R_s, p.x_tr, loc)
+    fneg = freeze(p, br.R, br.R_s, p.neg_x, False) if len(p.neg_x) else None
     groups = [{"params": br.parameters(), "lr": cfg.lr}]
     if br.scores and br.binary is None:
         groups.append({"params": list(br.scores.values()), "lr": cfg.mask_lr})
     opt = torch.optim.Adam(groups)
     br.adapter.train()
     for _ in range(steps):
-        x, y, g = _batch(p, cfg, gen)
-        nx, ny = _neg_batch(p, cfg, gen)
-        loss = total(losses(p, br, cfg, x, y, g, nx, ny, train=True), cfg)
+        i = torch.randint(0, len(p.y_tr), (cfg.batch_size,), generator=gen)
+        j = torch.randint(0, len(p.neg_y), (cfg.batch_size,), generator=gen) if fneg is not None else None
+        parts = losses(p, br, cfg, fz.take(i), p.y_tr[i], p.g_tr[i], None if j is None else fneg.take(j),
+                       p.neg_y[j] if j is not None else p.neg_y, train=True)
+        loss = total(parts, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -176,14 +189,12 @@ def train(p: Problem, br: Branch, cfg: BuildConfig, steps: int, gen: torch.Gener
 
 
 @torch.no_grad()
-def held_out_loss(p: Problem, br: Branch, cfg: BuildConfig, seed: int) -> dict:
-    """The converged loss on held-out anchors (fixed perturbations, all held-out negatives): what picks R*."""
-    gen = torch.Generator().manual_seed(seed)
-    n = len(p.x_ho)
-    reps = max(1, math.ceil(4 * cfg.batch_size / max(n, 1)))
-    idx = torch.arange(n).repeat(reps)
-    x, y, g = _batch(p, cfg, gen, held_out=True, idx=idx)
-    parts = losses(p, br, cfg, x, y, g, p.neg_x_ho, p.neg_y_ho, train=False)
+def held_out_loss(p: Problem, br: Branch, cfg: BuildConfig) -> dict:
+    """The converged loss on the held-out pool and negatives (never trained on): what picks R*."""
+    loc = bool(cfg.localize and br.scores)
+    fz = freeze(p, br.R, br.R_s, p.x_ho, loc)
+    fneg = freeze(p, br.R, br.R_s, p.neg_x_ho, False) if len(p.neg_x_ho) else None
+    parts = losses(p, br, cfg, fz, p.y_ho, p.g_ho, fneg, p.neg_y_ho, train=False)
     out = {k: round(float(v), 6) for k, v in parts.items()}
     out["total"] = round(float(total(parts, cfg)), 6)
     return out

@@ -19,7 +19,7 @@ from pnc_pack.cli._common import emit_json, json_option
 @click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
               help="Write the offline form (one safetensors + config.json) to this folder.")
 @click.option("--repair-data", default=None, help="Dataset spec to repair-finetune adapters and classifier on.")
-@click.option("--repair-epochs", default=5, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--repair-epochs", default=8, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--repair-samples", default=300, show_default=True, type=click.IntRange(1),
               help="Training samples used by the repair (stratified over the clone's classes).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,

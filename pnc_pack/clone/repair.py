@@ -55,7 +55,7 @@ def _pick(X, y, samples: int | None, seed: int):
     return X[idx], y[idx]
 
 
-def repair(cloned, dataset, *, epochs: int = 5, samples: int | None = 300, lr: float = 1e-3, batch_size: int = 32,
+def repair(cloned, dataset, *, epochs: int = 8, samples: int | None = 300, lr: float = 3e-3, batch_size: int = 32,
            seed: int = 0, progress=None) -> RepairResult:
     """Fine-tune adapters + classifier of ``cloned`` on ``samples`` training images of ``dataset``."""
     from pnc_pack.clone.evaluate import evaluate_delta_model
@@ -87,7 +87,7 @@ def repair(cloned, dataset, *, epochs: int = 5, samples: int | None = 300, lr: f
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(idx)
+                total += float(loss.detach()) * len(idx)
             losses.append(round(total / len(y), 6))
             if task is not None:
                 progress.advance(task)

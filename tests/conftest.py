@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny real models (LeNet-5 on sklearn digits) and a clone delta built from them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+torch.set_num_threads(1)  # tiny models: one thread is faster and keeps results independent of the machine's load
+
+CLONE = [5, 6]
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from pnc_pack.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory, digits):
+    """Folders of a LeNet-5 target trained on digits 0-4 and a source on 5-9."""
+    from pnc_pack.zoo.pretrained import save_pretrained
+    from pnc_pack.zoo.training import train_model
+
+    root = tmp_path_factory.mktemp("zoo")
+    out = {}
+    for name, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
+        model, config = train_model("lenet5", None, digits, classes, epochs=4, seed=0)
+        out[name] = save_pretrained(model, config, root / name)
+    return out
+
+
+FAST = dict(steps=40, retune_steps=10, masks_per_anchor=20, data_fraction=0.5, pool_size=4000)
+
+
+@pytest.fixture(scope="session")
+def built(zoo, digits):
+    """A clone delta of digits 5 and 6 into the 0-4 target, built fast."""
+    from pnc_pack.build import build_clone
+
+    return build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, eval_data=digits, **FAST)

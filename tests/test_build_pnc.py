@@ -1,0 +1,66 @@
+"""The PNC builder on tiny real models: it clones, it is exact about what it touches, it is deterministic."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from pnc_pack.build import build_clone
+from pnc_pack.errors import UsageError
+from pnc_pack.format import codec
+from tests.conftest import CLONE, FAST
+
+
+def _files(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_new_classes_recognised_well_above_chance(built):
+    ev = built.metrics["eval"]
+    # 7 outputs: chance is 1/7. The cloned classes must be recognised and the old ones kept.
+    assert ev["tar"] > 0.6, ev
+    assert ev["ori"] > 0.6, ev
+    assert ev["avg"] > 0.6, ev
+    assert [lab.name for lab in built.labels] == ["0", "1", "2", "3", "4", "5", "6"]
+
+
+def test_every_position_is_searched_and_the_best_kept(built):
+    losses = built.metrics["loss_per_R"]
+    assert sorted(losses) == ["0", "1", "2"]  # LeNet-5: L = 3, R = 2, 1, 0
+    best = min(losses, key=lambda r: losses[r]["total"])
+    assert built.metrics["R"] == int(best) == built.modules[0].target_position
+
+
+def test_masks_are_binary_and_cover_the_cloned_blocks(built):
+    m = built.modules[0]
+    assert m.masks, "localisation must produce masks"
+    for mask in m.masks:
+        assert set(mask.to_bools()) <= {True, False}
+        assert 0 < mask.kept <= mask.filters
+        assert int(mask.layer.split(".")[1]) >= m.source_position
+
+
+def test_pretrained_files_are_untouched(zoo, digits):
+    before = {k: _files(v) for k, v in zoo.items()}
+    build_clone(zoo["source"], zoo["target"], digits, [7], seed=1, **FAST)
+    assert {k: _files(v) for k, v in zoo.items()} == before
+
+
+def test_same_inputs_and_seed_give_the_same_bytes(zoo, digits, built):
+    again = build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, eval_data=digits, **FAST)
+    assert codec.dumps(again) == codec.dumps(built)
+
+
+def test_references_are_pinned(built, zoo):
+    assert built.target.path == str(zoo["target"])
+    for ref in built.refs:
+        assert set(ref.files) == {"config.json", "model.safetensors"}
+        ref.check_folder(ref.path)
+
+
+def test_bad_requests_are_usage_errors(zoo, digits):
+    with pytest.raises(UsageError, match="not classes of the source"):
+        build_clone(zoo["source"], zoo["target"], digits, [2], **FAST)
+    with pytest.raises(UsageError, match="unknown build setting"):
+        build_clone(zoo["source"], zoo["target"], digits, [5], no_such_setting=1)
