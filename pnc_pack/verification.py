@@ -108,10 +108,10 @@ def verify(obj: str | os.PathLike | bytes | CloneDelta, *, trusted_keys: Iterabl
     are then checked against the pins.
     """
     from pnc_pack.format import codec
-    from pnc_pack.format.signing import evaluate_policy, fingerprint
+    from pnc_pack.format.signing import evaluate_policy, fingerprint, public_keys
 
     report = VerificationReport()
-    trusted = {bytes(k) for k in trusted_keys}
+    trusted = public_keys(trusted_keys)
     if any(len(k) != 32 for k in trusted):
         raise UsageError("trusted keys must be raw 32-byte Ed25519 public keys")
     try:

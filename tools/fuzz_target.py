@@ -8,9 +8,10 @@ input into the file bytes (what a crasher file holds: ``pnc-pack verify CRASHER`
 
 :func:`execute` runs every reader path a deployment pipeline takes on a file: ``verify`` (structure, digest,
 signature policy, references), ``codec.decode`` with strict signatures (``load``), the ``inspect`` summary, its JSON
-and its text (which must hold no non-printable character), and, for an accepted 1.0 file, a re-encode whose header
-bytes must equal the file's (the reader accepts only canonical headers, so the writer must reproduce them). Any
-PncError is an expected outcome; any other exception, a mismatch, a hang or excessive memory is a *finding*.
+and its text (which must hold no non-printable character), writing the accepted delta back (it must give the
+file's bytes, so signatures stay valid), and, for a 1.0 file, a fresh re-encode whose header bytes must equal the
+file's (the reader accepts only canonical headers, so the writer must reproduce them). Any PncError is an expected
+outcome; any other exception, a mismatch, a hang or excessive memory is a *finding*.
 
 No pnc_pack module is imported at import time: atheris must instrument them when the worker imports them.
 """
@@ -110,9 +111,12 @@ def execute(file_bytes: bytes) -> str:
         text = m["render_text"](summary)
         if any(not (c.isprintable() or c == "\n") for c in text):
             raise AssertionError("inspect text output holds a non-printable character from the file")
+        if m["codec"].dumps(delta, limits=limits) != file_bytes:
+            raise RoundTripMismatch("an accepted file is not written back as its own bytes")
         if info.version == (1, 0):
-            again = m["codec"].dumps(delta, encoding=info.encoding, limits=limits)
-            if m["container"].parse(again, limits).header != m["container"].parse(file_bytes, limits).header:
+            again = m["codec"].dumps_unsigned(delta, encoding=info.encoding, limits=limits)
+            header = m["container"].parse(again + b"\0" * 4, limits).header  # + an empty signature section
+            if header != m["container"].parse(file_bytes, limits).header:
                 raise RoundTripMismatch("accepted 1.0 file re-encodes to a different header")
     except m["PncError"] as exc:
         raise AssertionError(f"an accepted file cannot be summarized or re-encoded: {type(exc).__name__}: {exc}"

@@ -14,17 +14,16 @@ def rows(result: dict) -> list[list[str]]:
     for name, c in result["clones"].items():
         ev = c["receiver"]["eval"]
         out.append([
-            f"clone {name} ({','.join(map(str, c['classes']))})", _kb(c["bytes"]),
+            f"{name}: {','.join(map(str, c['classes']))}", _kb(c["bytes"]),
             _kb(c["receiver"]["export"]["bytes"]), _kb(result["zoo_bytes"]),
             f"{100 * ev['ori']:.1f}", f"{100 * ev['tar']:.1f}", f"{100 * ev['avg']:.1f}",
-            f"{100 * result['target_acc']:.1f} / {100 * c['source_acc']:.1f}",
+            f"{100 * result['target_acc']:.1f}/{100 * c['source_acc']:.1f}",
             "yes" if c["receiver"]["detach"]["identical"] else "NO",
         ])
     return out
 
 
-HEADERS = ["clone", "delta", "whole cloned model", "source + target", "Ori %", "Tar %", "Avg %",
-           "target / source alone %", "target restored bit for bit"]
+HEADERS = ["clone", "delta", "cloned model", "src+tgt", "Ori%", "Tar%", "Avg%", "tgt/src alone%", "detach exact"]
 
 
 def print_table(result: dict) -> None:
@@ -36,7 +35,7 @@ def print_table(result: dict) -> None:
         table.add_column(h, justify="right" if h != "clone" else "left")
     for r in rows(result):
         table.add_row(*r)
-    console = Console()
+    console = Console(width=max(100, Console().width))
     console.print(table)
     times = Table(title="time of each step (s)")
     times.add_column("step")

@@ -130,6 +130,19 @@ def load_public_key(path: str | os.PathLike) -> bytes:
     return public_key_bytes(key)
 
 
+def public_keys(keys) -> set[bytes]:
+    """Trusted keys as raw 32-byte Ed25519 keys: each given raw (bytes) or as a ``.pub`` file path."""
+    out = set()
+    for k in keys:
+        if isinstance(k, (bytes, bytearray, memoryview)):
+            if len(k) != 32:
+                raise KeyFormatError(f"a raw Ed25519 public key has 32 bytes, got {len(k)}")
+            out.add(bytes(k))
+        else:
+            out.add(load_public_key(k))
+    return out
+
+
 # -- signatures --------------------------------------------------------------------------------------------------
 _P = 2**255 - 19
 _D = (-121665 * pow(121666, _P - 2, _P)) % _P
@@ -210,7 +223,7 @@ def evaluate_policy(digest: bytes, signatures, trusted_keys=(), require_signatur
     Policy: every signature present must verify; with ``trusted_keys`` (raw 32-byte public keys) at least one valid
     signature must be by one of them; with ``require_signature`` at least one valid signature must be present.
     """
-    trusted = {bytes(k) for k in trusted_keys}
+    trusted = public_keys(trusted_keys)
     valid = check_signatures(digest, signatures)
     good = [bytes(pk) for (pk, _), ok in zip(signatures, valid) if ok]
     bad = [bytes(pk) for (pk, _), ok in zip(signatures, valid) if not ok]
@@ -239,7 +252,7 @@ def enforce_policy(delta: CloneDelta | bytes, *, trusted_keys=(), require_signat
     _, failure = evaluate_policy(digest, sigs, trusted_keys, require_signature)
     if failure:
         raise SignatureError(failure)
-    trusted = {bytes(k) for k in trusted_keys}
+    trusted = public_keys(trusted_keys)
     return [fingerprint(pk) for pk, _ in sigs if bytes(pk) in trusted]
 
 
@@ -255,11 +268,15 @@ def _merge(existing, new: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
 
 def sign(delta: CloneDelta, private_key: Ed25519PrivateKey, **dump_kw) -> CloneDelta:
     """``delta`` with a signature by ``private_key`` added (replacing that key's earlier signature)."""
+    from pnc_pack.format.codec import carry_origin
     from pnc_pack.format.codec import digest as _digest
 
     new = _make(private_key, _digest(delta, **dump_kw))
     sigs = _merge([(s.public_key, s.signature) for s in delta.signatures], new)
-    return dataclasses.replace(delta, signatures=tuple(Signature(pk, sig) for pk, sig in sigs))
+    out = dataclasses.replace(delta, signatures=tuple(Signature(pk, sig) for pk, sig in sigs))
+    # a delta read from a file keeps being written as that file's bytes (the digest just signed), unless dump_kw
+    # asked for another encoding
+    return out if dump_kw else carry_origin(delta, out)
 
 
 def sign_bytes(data: bytes, private_key: Ed25519PrivateKey, *, limits: Limits = DEFAULT_LIMITS) -> bytes:

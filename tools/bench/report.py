@@ -176,7 +176,11 @@ def paper_figures(result: dict, out: Path, stem: str) -> list[Path]:
     for j, st in enumerate(("S", "M")):
         vals = [r.get(f"Avg{st}") or 0.0 for r in table]
         errs = [r.get(f"Avg{st}_std") or 0.0 for r in table]
-        ax.bar([i + (j - 0.5) * 0.4 for i in x], vals, 0.4, yerr=errs, capsize=3, label=f"Avg{st}")
+        xs = [i + (j - 0.5) * 0.4 for i in x]
+        ax.bar(xs, vals, 0.4, yerr=errs, capsize=3, label=f"Avg{st}")
+        for xi, v in zip(xs, vals):
+            if v:
+                ax.text(xi, v + 0.3, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("Avg accuracy (%)")
     lo = min([r.get(f"Avg{s}") for r in table for s in "SM" if r.get(f"Avg{s}") is not None] or [0])
