@@ -25,7 +25,7 @@ class DemoConfig:
     clone_m: tuple[int, ...] = (5, 6, 7)
     epochs: int = 8  # zoo-model training epochs (mnist5k: 2,000 training images per 5 classes)
     seed: int = 0
-    data_fraction: float | None = None  # None: the builder's default
+    data_fraction: float | None = 0.3  # of the to-be-cloned samples (the paper: 0.3; 0.1 on full MNIST)
     hub: bool = False  # publish models, push and pull deltas through HF_ENDPOINT
     hub_namespace: str = "pnc-demo"
     timings: dict = field(default_factory=dict)

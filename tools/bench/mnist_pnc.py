@@ -1,0 +1,71 @@
+"""The paper's MNIST protocol for the PNC builder (issue: builder): S clones class 5, M clones 5,6,7.
+
+LeNet-5 target trained on 0-4, source on 5-9 (cached in --workdir), 10% of D_t, evaluation on the test set.
+Reports Ori/Tar/Avg for S and M, the unmodified models' accuracy, chosen R and held-out loss per R, mask density,
+delta size and build wall time. Writes tools/bench/results/mnist_pnc.json and .md.
+
+    python -m tools.bench mnist_pnc --data idx:data/mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(prog="python -m tools.bench mnist_pnc")
+    ap.add_argument("--data", default=None, help="default: idx:data/mnist if present, else mnist5k")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-fraction", type=float, default=0.1)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--workdir", default="/tmp/pnc-bench-mnist")
+    args = ap.parse_args(argv)
+    from pnc_pack.build import build_clone
+    from pnc_pack.data import load_dataset
+    from pnc_pack.format import codec
+    from pnc_pack.zoo.pretrained import load_pretrained, save_pretrained
+    from pnc_pack.zoo.training import evaluate, prepare_split, train_model
+
+    data = args.data or ("idx:data/mnist" if Path("data/mnist").is_dir() else "mnist5k")
+    if args.data is None and data == "mnist5k":
+        print("full MNIST not found at data/mnist (run python tools/fetch_data.py): using the 5k subset")
+    ds = load_dataset(data)
+    work = Path(args.workdir) / ds.name.replace("/", "_") / f"seed{args.seed}"
+    models = {}
+    for name, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
+        folder = work / name
+        if not (folder / "model.safetensors").is_file():
+            model, config = train_model("lenet5", None, ds, classes, epochs=args.epochs, seed=args.seed)
+            save_pretrained(model, config, folder)
+        models[name] = folder
+    out = {"data": data, "seed": args.seed, "data_fraction": args.data_fraction, "rows": {}}
+    tgt, _ = load_pretrained(models["target"])
+    Xt, yt = prepare_split(*ds.test, [0, 1, 2, 3, 4], tgt.input_shape)
+    out["target_acc"] = round(evaluate(tgt, Xt, yt), 4)
+    for name, classes in (("S", [5]), ("M", [5, 6, 7])):
+        t0 = time.perf_counter()
+        delta = build_clone(str(models["source"]), str(models["target"]), ds, classes, seed=args.seed,
+                            eval_data=ds, data_fraction=args.data_fraction)
+        secs = time.perf_counter() - t0
+        m, e = delta.metrics, delta.metrics["eval"]
+        out["rows"][name] = {"classes": classes, "ori": e["ori"], "tar": e["tar"], "avg": e["avg"], "R": m["R"],
+                             "loss_per_R": {r: v["total"] for r, v in m["loss_per_R"].items()},
+                             "mask_density": m["mask_density"], "delta_bytes": len(codec.dumps(delta)),
+                             "build_seconds": round(secs, 1)}
+        print(name, json.dumps(out["rows"][name]))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "mnist_pnc.json").write_text(json.dumps(out, indent=2, sort_keys=True))
+    lines = [f"MNIST protocol on `{data}`, seed {args.seed}, {args.data_fraction:.0%} of D_t; target alone on 0-4: "
+             f"{100 * out['target_acc']:.2f}%", "", "| clone | Ori | Tar | Avg | R | loss per R | mask density | "
+             "delta bytes | build s |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in out["rows"].items():
+        lines.append(f"| {name} {r['classes']} | {100 * r['ori']:.1f} | {100 * r['tar']:.1f} | {100 * r['avg']:.1f} | "
+                     f"{r['R']} | {r['loss_per_R']} | {r['mask_density']:.3f} | {r['delta_bytes']} | {r['build_seconds']} |")
+    (RESULTS / "mnist_pnc.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
