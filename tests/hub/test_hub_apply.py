@@ -1,0 +1,44 @@
+"""The whole trip through a Hub, as users would make it: publish the zoo models, build a clone against their
+hf:// references, push it, and apply it on another machine (empty cache, no token), then again offline."""
+
+from __future__ import annotations
+
+import json
+
+import pnc_pack.hub as hub_api
+from pnc_pack.format import codec
+
+
+def test_build_push_pull_apply_through_the_hub(hf_env, run_child, tmp_path, monkeypatch):
+    from pnc_pack.build import build_clone
+    from pnc_pack.data import load_dataset
+    from pnc_pack.zoo.pretrained import save_pretrained
+    from pnc_pack.zoo.training import train_model
+
+    digits = load_dataset("digits")
+    for name, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
+        model, config = train_model("lenet5", None, digits, classes, epochs=3, seed=0)
+        folder = save_pretrained(model, config, tmp_path / "zoo" / name)
+        hub_api.publish_model(folder, f"org/lenet5-{name}")
+    # a branch name is resolved to its commit at build time; the delta stores the commit and the file hashes
+    delta = build_clone("hf://org/lenet5-source@main", "hf://org/lenet5-target", digits, [5], seed=0,
+                        steps=20, retune_steps=5, masks_per_anchor=10, data_fraction=0.5, pool_size=2000)
+    assert delta.target.commit == hf_env.hub.head("org/lenet5-target") and not delta.has_local_refs
+    commit = hub_api.push(delta, "org/clone-5")
+    data = codec.dumps(delta)
+
+    got = run_child("cli", "apply", f"hf://org/clone-5@{commit}", "--eval-data", "digits", "--json",
+                    env=hf_env.machine("receiver"))
+    assert got.returncode == 0, got
+    report = got.json()
+    assert report["target"].startswith("org/lenet5-target@") and report["eval"]["k"] == 1
+    assert report["eval"]["tar"] > 0.3 and report["eval"]["ori"] > 0.5
+
+    # offline, from the warm cache: same result; from a cold cache: a clear offline error (exit 14)
+    warm = run_child("cli", "apply", f"hf://org/clone-5@{commit}", "--eval-data", "digits", "--json",
+                     env=hf_env.machine("receiver", offline=True))
+    assert warm.returncode == 0, warm
+    assert warm.json()["eval"] == report["eval"]
+    cold = run_child("cli", "apply", f"hf://org/clone-5@{commit}", env=hf_env.machine("cold", offline=True))
+    assert cold.returncode == 14, cold
+    assert len(data) < 10_000
