@@ -185,6 +185,24 @@ class ModelRef:
             raise type(exc)(f"{where}: {exc}") from None
 
     # -- checking files against the pins ---------------------------------------------------------------------------
+    def check_sizes(self, folder: str | os.PathLike) -> dict[str, Path]:
+        """Every pinned file exists in ``folder`` with its pinned size (cheap; the sha256 is checked by whoever
+        reads the bytes, over exactly the bytes it parses: see zoo.pretrained.load_pretrained)."""
+        folder = Path(folder)
+        out = {}
+        for name, want in sorted(self.files.items()):
+            p = folder / name
+            if not p.is_file():
+                raise ModelNotFoundError(f"{self.short()}: file {name!r} not found in {folder}")
+            size = p.stat().st_size
+            if size != want.size:
+                raise ModelMismatchError(
+                    f"{self.short()}: file {name!r} has size {size}, pinned size is {want.size}",
+                    file=str(p), expected=f"size {want.size}", actual=f"size {size}",
+                )
+            out[name] = p
+        return out
+
     def check_folder(self, folder: str | os.PathLike) -> dict[str, Path]:
         """Check every pinned file in ``folder`` (size first, then sha256) before anything reads it.
 

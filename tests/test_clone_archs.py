@@ -6,13 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pnc_pack.build.search import Problem, fresh_branch
-from pnc_pack.build.api import to_module
-from pnc_pack.build.config import BuildConfig
+from pnc_pack.build.api import fresh_delta
 from pnc_pack.clone.convert import state_digest
 from pnc_pack.clone.model import ClonedModel
 from pnc_pack.format import codec
-from pnc_pack.format.delta import CloneDelta, LabelEntry
+from pnc_pack.format.delta import CloneDelta
 from pnc_pack.refs import FileDigest, ModelRef
 from pnc_pack.zoo.registry import build_model
 
@@ -32,19 +30,8 @@ def _ref(arch, args):
 
 
 def _delta(target, source, R) -> CloneDelta:
-    cfg = BuildConfig()
-    empty = torch.empty(0)
-    p = Problem(target, source, [1, 2], target.num_classes, *([empty] * 10))
-    br = fresh_branch(p, R, cfg)
-    br.binary = {n: (torch.arange(len(s)) % 2 == 0).float() for n, s in br.scores.items()}
-    with torch.no_grad():
-        br.head.weight.normal_()
-    module, head = to_module(p, br, _ref(source.arch, source.arch_args), p.clone_idx)
-    labels = tuple(LabelEntry("target", i, str(i)) for i in range(target.num_classes))
-    labels += (LabelEntry("source:0", 1, "a"), LabelEntry("source:0", 2, "b"))
-    return CloneDelta(_ref(target.arch, target.arch_args), target.num_blocks, (module,), "target-head-linear",
-                      {"num_outputs": len(labels), "num_old": target.num_classes},
-                      {f"new.0.{k}": v for k, v in head.items()}, labels)
+    return fresh_delta(target, source, R, _ref(target.arch, target.arch_args), _ref(source.arch, source.arch_args),
+                       clone_idx=(1, 2))
 
 
 @pytest.mark.parametrize("t_arch,s_arch", PAIRS)

@@ -209,3 +209,22 @@ def _provenance(cfg: BuildConfig, seed: int, dataset, clone_classes) -> dict:
             "data": dataset.name, "clone_classes": list(clone_classes),
             "versions": {"pnc_pack": pnc_pack.__version__, "torch": torch.__version__.split("+")[0],
                          "python": platform.python_version()}}
+
+
+def fresh_delta(target, source, R: int, target_ref, source_ref, clone_idx=(0,), seed: int = 0) -> CloneDelta:
+    """A structurally complete delta with *untrained* parts (identity adapter, random classifier, alternate-filter
+    masks) at position R: for benchmarks of bytes and times, and for exactness tests, where accuracy is beside
+    the point."""
+    torch.manual_seed(seed)
+    empty = torch.empty(0)
+    p = S.Problem(target, source, list(clone_idx), target.num_classes, *([empty] * 10))
+    br = S.fresh_branch(p, R, BuildConfig())
+    br.binary = {n: (torch.arange(len(s)) % 2 == 0).float() for n, s in br.scores.items()}
+    with torch.no_grad():
+        br.head.weight.normal_()
+    module, head = to_module(p, br, source_ref, p.clone_idx)
+    labels = tuple(LabelEntry("target", i, str(i)) for i in range(target.num_classes))
+    labels += tuple(LabelEntry("source:0", j, f"s{j}") for j in p.clone_idx)
+    return CloneDelta(target_ref, target.num_blocks, (module,), "target-head-linear",
+                      {"num_outputs": len(labels), "num_old": target.num_classes},
+                      {f"new.0.{k}": v for k, v in head.items()}, labels)

@@ -6,8 +6,8 @@
    limits and digest are checked by the codec;
 2. the signature policy (``trusted_keys``, ``require_signature``): an untrusted or missing signature refuses;
 3. locate every referenced model folder (explicit ``target``/``source`` paths, then ``models_dir``, then a local
-   reference's stored path, then the Hub cache at the pinned commit) and check every pinned file's size and
-   sha256 *before* any tensor is read;
+   reference's stored path, then the Hub cache at the pinned commit) and check every pinned file's size; the
+   sha256 of each file is checked over exactly the bytes read, before any tensor is parsed from them;
 4. build each architecture from the registry only, load its tensors from safetensors (re-hashing the exact bytes
    parsed), and assemble the ClonedModel. Pretrained parameters are frozen and never written.
 """
@@ -76,7 +76,7 @@ def locate_model(ref: ModelRef, explicit: PathLike | str | None = None, models_d
     tried = []
     for folder in _candidates(ref, explicit, models_dir):
         if folder.is_dir():
-            ref.check_folder(folder)  # raises ModelMismatchError naming file and digests
+            ref.check_sizes(folder)  # sizes now; sha256 of the exact bytes before they are parsed (load_models)
             return folder
         tried.append(str(folder))
     if explicit is None and not ref.is_local:

@@ -5,9 +5,9 @@ statistics and ``num_batches_tracked`` included) as contiguous CPU tensors with 
 bytes depend only on the tensors (names sorted within each dtype), and the config via its deterministic
 ``to_json``. Both files are written atomically (weights first, so a config never points at missing weights).
 
-``load_pretrained`` trusts nothing in the folder: with a pinned ``ref`` it checks every pinned file's size and
-sha256 *before* reading anything (``ref.check_folder``), and re-hashes the exact bytes it then parses (so a file
-swapped between the check and the read is also refused). The architecture comes only from the registry, the
+``load_pretrained`` trusts nothing in the folder: with a pinned ``ref`` it checks every pinned file's size first and
+the sha256 of the exact bytes it then parses before parsing them (one read, one hash; a file swapped between
+checks cannot slip through). The architecture comes only from the registry, the
 tensors only from safetensors (no ``torch.load``); any missing, unexpected, mis-shaped or mis-typed tensor is an
 :class:`ArchitectureError` naming it. The model is returned in eval mode with ``requires_grad`` off everywhere.
 """
@@ -105,7 +105,7 @@ def load_pretrained(folder: str | os.PathLike, ref: ModelRef | None = None,
     """Load a model folder; with ``ref``, check its pins first. Returns ``(model, config)``, model frozen in eval."""
     folder = Path(folder)
     if ref is not None:
-        ref.check_folder(folder)
+        ref.check_sizes(folder)  # the sha256 is checked below, over exactly the bytes that are parsed
     if not folder.is_dir():
         raise ModelNotFoundError(f"model folder {folder} not found")
     cfg_bytes = _read_pinned(folder / CONFIG_FILE, ref, CONFIG_FILE, 1 << 20)
