@@ -25,8 +25,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("pnc_pack.cli.hub_cmds:push_cmd", "Upload a clone delta to the Hugging Face Hub."),
     "pull": ("pnc_pack.cli.hub_cmds:pull_cmd", "Download and verify a clone delta from the Hub."),
     "zoo": ("pnc_pack.cli.hub_cmds:zoo_group", "Publish pretrained-model folders to the Hub."),
-    "add": ("pnc_pack.cli.compose_cmds:add_cmd", "Add a cloned module from another source to a delta."),
-    "remove": ("pnc_pack.cli.compose_cmds:remove_cmd", "Remove a cloned module from a delta."),
     "demo": ("pnc_pack.cli.demo_cmd:demo_cmd", "Train, clone, sign, ship and apply on MNIST, end to end."),
 }
 
