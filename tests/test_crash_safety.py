@@ -81,22 +81,25 @@ def test_stale_cleaning_spares_a_live_writer(tmp_path):
     stale.write_bytes(b"left by a killed writer")
     live = tmp_path / ".f.bin.live.tmp"
     fd = os.open(live, os.O_RDWR | os.O_CREAT, 0o600)
-    r, w = os.pipe()
+    ready_r, ready_w = os.pipe()  # child -> parent: the lock is held
+    stop_r, stop_w = os.pipe()  # parent -> child: release it (two pipes: nobody can read its own byte back)
     pid = os.fork()
     if pid == 0:  # the live writer: holds the lock until told to stop
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(w, b"1")
-        os.read(r, 1)
+        os.write(ready_w, b"1")
+        os.read(stop_r, 1)
         os._exit(0)
-    assert os.read(r, 1) == b"1"
+    assert os.read(ready_r, 1) == b"1"
     try:
         atomic_write(dest, b"new")
         assert dest.read_bytes() == b"new"
         assert live.exists() and not stale.exists()
     finally:
-        os.write(w, b"x")
+        os.write(stop_w, b"x")
         os.waitpid(pid, 0)
         os.close(fd)
+        for f in (ready_r, ready_w, stop_r, stop_w):
+            os.close(f)
     atomic_write(dest, b"newer")  # the writer is gone now: its file is stale
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
 

@@ -109,6 +109,8 @@ def load_pretrained(folder: str | os.PathLike, ref: ModelRef | None = None,
     if not folder.is_dir():
         raise ModelNotFoundError(f"model folder {folder} not found")
     cfg_bytes = _read_pinned(folder / CONFIG_FILE, ref, CONFIG_FILE, 1 << 20)
+    # every pinned file is read and hashed before anything is parsed from any of them
+    data = _read_pinned(folder / WEIGHTS_FILE, ref, WEIGHTS_FILE, MAX_WEIGHTS_BYTES)
     config = ModelConfig.from_json(cfg_bytes, where=str(folder / CONFIG_FILE))
     if ref is not None and (ref.arch != config.arch or dict(ref.arch_args) != dict(config.arch_args)):
         raise ModelMismatchError(
@@ -124,7 +126,6 @@ def load_pretrained(folder: str | os.PathLike, ref: ModelRef | None = None,
         )
     if model.num_classes and model.num_classes != config.num_classes:
         raise ArchitectureError(f"{folder / CONFIG_FILE}: {config.num_classes} classes, the model has {model.num_classes}")
-    data = _read_pinned(folder / WEIGHTS_FILE, ref, WEIGHTS_FILE, MAX_WEIGHTS_BYTES)
     try:
         tensors = st_load(data)
     except (SafetensorError, ValueError, RuntimeError) as exc:

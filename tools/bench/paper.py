@@ -261,6 +261,13 @@ def judge(table: list[dict]) -> dict:
     return out
 
 
+def _loadavg():
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _log(*a):
     print(*a, flush=True)
 
@@ -273,6 +280,7 @@ def main(argv=None) -> int:
     from tools.bench import report
 
     seeds = args.seeds if args.seeds is not None else [args.seed]
+    load_start = _loadavg()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -299,6 +307,7 @@ def main(argv=None) -> int:
         "definitions": {m: defs[m] for m in args.methods if m in defs},
         "runs": runs, "table": table, "judgement": judge(table),
         "wall_s": round(time.perf_counter() - t0, 1),
+        "loadavg_1min": {"start": load_start, "end": _loadavg()},
     }
     paths = report.write_paper(result, args.out, tag=args.tag)
     print(report.paper_table_md(result))

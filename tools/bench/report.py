@@ -61,6 +61,8 @@ def machine() -> dict:
 
 
 def machine_line(m: dict) -> str:
+    if not {"nproc", "cpu", "torch"} <= set(m):  # another benchmark's own machine record: show it as it is
+        return ", ".join(f"{k} {v}" for k, v in sorted(m.items()))
     gpu = f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU"
     return (f"{m.get('nproc')} CPU cores ({m.get('cpu')}){gpu}; torch {m.get('torch')}, Python {m.get('python')}, "
             f"{m.get('platform')}")
@@ -100,7 +102,9 @@ def paper_markdown(result: dict, level: int = 1, fig_prefix: str = "") -> str:
     out = [f"{h} Paper main table — {result['dataset']} ({result['arch']})", ""]
     out += [f"Command: `{result['command']}`", "",
             f"Machine: {machine_line(result['machine'])}. Wall time {result.get('wall_s')} s for "
-            f"{len(result['seeds'])} seed(s) {result['seeds']}.", "",
+            f"{len(result['seeds'])} seed(s) {result['seeds']}, torch threads {st.get('torch_threads', '?')}; 1-minute load "
+            f"average at start / end {(result.get('loadavg_1min') or {}).get('start')} / "
+            f"{(result.get('loadavg_1min') or {}).get('end')} (the machine is shared: times are wall clock).", "",
             f"Data `{result['data_spec']}` ({result.get('dataset_repr', '')}). Target classes {st['target_classes']}, "
             f"source classes {st['source_classes']}; S clones {st['clone_s']}, M clones {st['clone_m']}; D_t = "
             f"{st['data_fraction']:g} of the cloned classes' training images. Zoo models and Joint: {st['epochs']} "
@@ -283,19 +287,26 @@ def _flatten(d: dict, prefix: str = "", depth: int = 0) -> list[tuple[str, objec
     return out
 
 
-def _records_table(rows: list[dict]) -> str:
-    flat = [dict(_flatten(r)) for r in rows]
+MAX_ROWS = 40
+
+
+def _records_table(rows: list[dict], where: str = "") -> str:
+    more = len(rows) - MAX_ROWS
+    flat = [dict(_flatten(r)) for r in rows[:MAX_ROWS]]
     cols: list[str] = []
     for f in flat:
         cols += [k for k in f if k not in cols]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(f.get(c)) for c in cols) + " |" for f in flat]
+    if more > 0:
+        lines += ["", f"({more} more rows in {where or 'the JSON file'})"]
     return "\n".join(lines)
 
 
-def generic_markdown(name: str, data, level: int = 2) -> str:
+def generic_markdown(name: str, data, level: int = 2, own_md: str | None = None) -> str:
     h = "#" * level
-    out = [f"{h} {name}", ""]
+    out = [f"{h} {name}", "", f"From `results/{name}.json`" + (f"; the benchmark's own report: [{own_md}]"
+                                                                f"(results/{own_md})" if own_md else "") + ".", ""]
     if not isinstance(data, dict):
         data = {"records": data} if isinstance(data, list) else {"value": data}
     if data.get("command"):
@@ -308,7 +319,7 @@ def generic_markdown(name: str, data, level: int = 2) -> str:
 
     def walk(obj, path):
         if isinstance(obj, list) and obj and all(isinstance(x, dict) for x in obj):
-            out.extend([f"**{path}**", "", _records_table(obj), ""])
+            out.extend([f"**{path}**", "", _records_table(obj, f"results/{name}.json"), ""])
         elif isinstance(obj, dict):
             for k, v in obj.items():
                 if k != "machine":
@@ -343,7 +354,8 @@ def write_results_md(results: Path = RESULTS, path: Path = RESULTS_MD) -> Path:
         if f in paper and isinstance(data, dict) and "table" in data:
             out_sections += [paper_markdown(data, level=2, fig_prefix="results/"), ""]
         else:
-            out_sections += [generic_markdown(f.stem, data), ""]
+            md = f.with_suffix(".md")
+            out_sections += [generic_markdown(f.stem, data, own_md=md.name if md.is_file() else None), ""]
     if commands:
         out += ["## Commands", "", "```"] + commands + ["python -m tools.bench report", "```", ""]
     if not out_sections:
