@@ -208,25 +208,15 @@ class ModelRef:
 
         Returns name -> path. Raises ModelNotFoundError or ModelMismatchError naming the file and both digests.
         """
-        folder = Path(folder)
-        out = {}
-        for name, want in sorted(self.files.items()):
-            p = folder / name
-            if not p.is_file():
-                raise ModelNotFoundError(f"{self.short()}: file {name!r} not found in {folder}")
-            size = p.stat().st_size
-            if size != want.size:
-                raise ModelMismatchError(
-                    f"{self.short()}: file {name!r} has size {size}, pinned size is {want.size}",
-                    file=str(p), expected=f"size {want.size}", actual=f"size {size}",
-                )
+        out = self.check_sizes(folder)
+        for name, p in out.items():
+            want = self.files[name]
             got = sha256_file(p)
             if got.sha256 != want.sha256:
                 raise ModelMismatchError(
                     f"{self.short()}: file {name!r} sha256 {got.sha256} does not match pinned {want.sha256}",
                     file=str(p), expected=want.sha256, actual=got.sha256,
                 )
-            out[name] = p
         return out
 
     @classmethod
