@@ -101,6 +101,12 @@ def test_no_baseline_writes_to_the_zoo_models(setup, rows):
         assert torch.equal(before[k], after[k]), k
 
 
+def test_negative_rows_train_on_more_than_d_t(rows):
+    for name in ("continual_kd_neg", "lora_kd_neg"):
+        assert rows[name]["negatives"] > 0, name  # the builder's negatives were found and used
+        assert rows[name]["bytes"] == rows[name.replace("_neg", "")]["bytes"]
+
+
 def test_extend_head_keeps_old_rows(setup):
     _, task, ori, _, _ = setup
     model = B.extend_head(task.target, 2, seed=0)

@@ -9,8 +9,9 @@ The kill harness runs in a separate single-threaded "zygote" process (the test p
 threads, and forking a threaded process is unsafe): the zygote imports everything once, then forks one child per
 kill that repeats the operation in a loop, kills it after a random delay, checks the destination, and forks one
 more child that runs the operation once to completion. Export uses ``atomic_writer`` on a 3 MB file written in
-64 KiB chunks: ``pnc_pack.clone.export.export_cloned`` needs ``pnc_pack.clone.model`` (not in the tree yet), and
-writes its two files through the same ``atomic_write``.
+64 KiB chunks: ``pnc_pack.clone.export.export_cloned`` did not work yet when this test was written, and it writes
+its two files through the same ``atomic_write`` (forking a zygote that has run torch would also risk OpenMP's
+known hang after fork).
 """
 
 from __future__ import annotations

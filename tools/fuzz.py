@@ -1,13 +1,15 @@
 """Fuzz the clone-delta reader (load, verify, inspect) for crashes, hangs and memory blow-ups.
 
     python tools/fuzz.py --seconds N --out DIR [--seed S] [--engine auto|atheris|mutator] [--summary FILE]
-                         [--timeout 2] [--rss-mb 1536] [--coverage]
+                         [--timeout 2] [--rss-mb 1536] [--coverage] [--seeds DIR] [--selftest crash|hang]
 
 What runs on each input is tools/fuzz_target.py (``execute``): verify, load with strict signatures, the inspect
-summary, and a re-encode check for accepted files. A *finding* is an exception that is not a PncError (including
-MemoryError and the target's own consistency assertions), an input that runs longer than ``--timeout`` seconds, or
-a worker whose peak RSS passes ``--rss-mb``. Each finding is saved as ``DIR/findings/NAME.pncd`` (the file bytes, so
-``pnc-pack verify`` reproduces it) with ``NAME.json`` (kind, exception, message).
+summary and text, and write-back checks for accepted files. atheris is optional (``pip install atheris``; 3.0.0
+works on this Python 3.11): without it ``--engine auto`` uses the mutator. A *finding* is an exception that is not a
+PncError (including MemoryError and the target's own consistency assertions), an input that runs longer than
+``--timeout`` seconds, or a worker whose peak RSS passes ``--rss-mb``. Each finding is saved as
+``DIR/findings/NAME.pncd`` (the file bytes, so ``pnc-pack verify`` reproduces it) with ``NAME.json`` (kind,
+exception, message).
 
 Engines: ``atheris`` (coverage-guided libFuzzer over instrumented pnc_pack code, with the structure-aware mutations
 of fuzz_target.py mixed in as a custom mutator) when ``import atheris`` works, else ``mutator``: a coverage-free
@@ -371,7 +373,8 @@ def line_coverage(out: Path) -> dict:
     code = (
         "import sys, json, coverage\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "cov = coverage.Coverage(include=['*/pnc_pack/format/*', '*/pnc_pack/verification.py', '*/pnc_pack/refs.py'])\n"
+        "cov = coverage.Coverage(data_file=None, include=['*/pnc_pack/format/*', '*/pnc_pack/verification.py',"
+        " '*/pnc_pack/refs.py'])\n"
         "cov.start()\n"
         "from tools import fuzz, fuzz_target as ft\n"
         "from pathlib import Path\n"

@@ -51,7 +51,7 @@ def verify_cmd(delta, trusted, require_signature, models, as_json):
         key, sep, folder = m.partition("=")
         if not sep or not key or not folder:
             raise click.BadParameter(f"expected REF=FOLDER, got {m!r}", param_hint="--model")
-        model_map[int(key) if key.isdigit() else key] = folder
+        model_map[int(key) if key.isascii() and key.isdigit() else key] = folder
     report = verify(delta, trusted_keys=keys, require_signature=require_signature, models=model_map)
     if as_json:
         emit_json(report.to_dict())

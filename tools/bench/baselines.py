@@ -23,6 +23,9 @@ What each baseline does here (the paper's main text with the definitions was not
   target's blocks, plus the extended head as ``modules_to_save`` (so the k new rows and the old rows are trainable
   and shipped); trained on D_t with CE (``lora``) or CE + the same LwF KD (``lora_kd``). The base weights never
   change. Download: ``adapter_model.safetensors`` + ``adapter_config.json`` as ``save_pretrained`` writes them.
+- ``continual_kd_neg`` / ``lora_kd_neg`` (not in the paper): the KD rows trained on D_t plus the PNC builder's
+  data-free negatives (pseudo old-class images made from D_t, labelled with the target's class), to tell how much
+  of PNC's advantage comes from that trick rather than from cloning a frozen module.
 
 Design choices where nothing is published (recorded per the house rules): fine-tuning schedules use Adam, batch 64,
 lr 1e-3 (LoRA 5e-3: LoRA's low-rank updates start at zero and need a larger step to move in the same number of
@@ -62,6 +65,13 @@ DEFINITIONS = {
     "lora": "PEFT LoRA (not in the paper): peft LoRA r=8/alpha=16 on every conv/linear layer of the target, the "
             "extended head as modules_to_save, CE on D_t. Base weights untouched.",
     "lora_kd": "PEFT LoRA + KD (not in the paper): the LoRA row plus the same LwF distillation as Continual + KD.",
+    "continual_kd_neg": "Continual + KD + negatives (not in the paper): Continual + KD whose training set also holds "
+                        "the PNC builder's data-free negatives (pnc_pack.build.negatives.make_negatives with the "
+                        "builder's default thresholds: transforms of the D_t images that the target calls one of its "
+                        "classes and the source does not call a cloned class), labelled with the target's class: "
+                        "does the builder's trick alone rescue fine-tuning?",
+    "lora_kd_neg": "PEFT LoRA + KD + negatives (not in the paper): the LoRA + KD row trained with the same "
+                   "negatives added to D_t.",
 }
 
 
@@ -230,14 +240,43 @@ def direct_ensemble(task: Task) -> Outcome:
                    "0 (the receiver needs the whole source model as well as the target)", 0.0)
 
 
-def continual(task: Task, *, epochs: int, kd: bool, lr: float = 1e-3) -> Outcome:
+def builder_negatives(task: Task) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The PNC builder's data-free negatives for D_t (images, target output position), or None without a builder."""
+    try:
+        from pnc_pack.build.config import BuildConfig
+        from pnc_pack.build.negatives import make_negatives
+    except ImportError:
+        return None
+    cfg = BuildConfig()
+    clone_idx = [task.source_labels.index(c) for c in task.clone]
+    with torch.no_grad():
+        x, y = make_negatives(task.X_dt, task.target, task.source, clone_idx, target_conf=cfg.neg_target_conf,
+                              source_max=cfg.neg_source_max, gen=torch.Generator().manual_seed(task.seed),
+                              limit=4 * len(task.y_dt))
+    return x, y.to(torch.int64)
+
+
+def _training_set(task: Task, negatives: bool):
+    X, y = task.X_dt, _positions(task)
+    extra = {}
+    if negatives:
+        neg = builder_negatives(task)
+        if neg is None:
+            raise RuntimeError("the PNC builder's negatives are not available (pnc_pack.build.negatives)")
+        X, y = torch.cat([X, neg[0]]), torch.cat([y, neg[1]])
+        extra["negatives"] = int(len(neg[1]))
+    return X, y, extra
+
+
+def continual(task: Task, *, epochs: int, kd: bool, lr: float = 1e-3, negatives: bool = False) -> Outcome:
     t0 = time.perf_counter()
+    X, y, extra = _training_set(task, negatives)
     model = extend_head(task.target, task.k, task.seed)
-    hist = fine_tune(model, model.parameters(), task.X_dt, _positions(task), epochs=epochs, lr=lr, seed=task.seed,
+    hist = fine_tune(model, model.parameters(), X, y, epochs=epochs, lr=lr, seed=task.seed,
                      teacher=task.target if kd else None, n_old=len(task.target_labels))
     dt = time.perf_counter() - t0
     return Outcome(_frozen(model), task.target_labels + task.clone, state_bytes(model),
-                   "whole fine-tuned model (model.safetensors)", dt, {"loss": hist[-1] if hist else None})
+                   "whole fine-tuned model (model.safetensors)", dt, {"loss": hist[-1] if hist else None, **extra})
 
 
 def lora_targets(model: nn.Module) -> list[str]:
@@ -246,10 +285,12 @@ def lora_targets(model: nn.Module) -> list[str]:
             if isinstance(m, (nn.Conv2d, nn.Linear)) and n.startswith("blocks.")]
 
 
-def lora(task: Task, *, epochs: int, kd: bool, lr: float = 5e-3, r: int = LORA_R, alpha: int = LORA_ALPHA) -> Outcome:
+def lora(task: Task, *, epochs: int, kd: bool, lr: float = 5e-3, r: int = LORA_R, alpha: int = LORA_ALPHA,
+         negatives: bool = False) -> Outcome:
     from peft import LoraConfig, get_peft_model
 
     t0 = time.perf_counter()
+    X, y, extra = _training_set(task, negatives)
     base = extend_head(task.target, task.k, task.seed)
     base.requires_grad_(False)
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=lora_targets(base),
@@ -258,7 +299,7 @@ def lora(task: Task, *, epochs: int, kd: bool, lr: float = 5e-3, r: int = LORA_R
     pm = get_peft_model(base, cfg)
     params = [p for p in pm.parameters() if p.requires_grad]
     n_train = sum(p.numel() for p in params)
-    hist = fine_tune(pm, params, task.X_dt, _positions(task), epochs=epochs, lr=lr, seed=task.seed,
+    hist = fine_tune(pm, params, X, y, epochs=epochs, lr=lr, seed=task.seed,
                      teacher=task.target if kd else None, n_old=len(task.target_labels))
     dt = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="pnc-bench-lora-") as tmp:
@@ -267,7 +308,7 @@ def lora(task: Task, *, epochs: int, kd: bool, lr: float = 5e-3, r: int = LORA_R
     size = files.get("adapter_model.safetensors", 0) + files.get("adapter_config.json", 0)
     return Outcome(_frozen(pm), task.target_labels + task.clone, size,
                    "adapter_model.safetensors + adapter_config.json", dt,
-                   {"loss": hist[-1] if hist else None, "trainable_params": n_train, "adapter_files": files})
+                   {"loss": hist[-1] if hist else None, "trainable_params": n_train, "adapter_files": files, **extra})
 
 
 def joint(dataset, arch: str, classes: Sequence[int], *, epochs: int, seed: int, label_smoothing: float = 0.0,
@@ -305,12 +346,20 @@ def run_all(task: Task, dataset, arch: str, ori_set, tar_set, *, ft_epochs: int,
         "ensemble": lambda: direct_ensemble(task),
         "lora": lambda: lora(task, epochs=ft_epochs, kd=False),
         "lora_kd": lambda: lora(task, epochs=ft_epochs, kd=True),
+        "continual_kd_neg": lambda: continual(task, epochs=ft_epochs, kd=True, negatives=True),
+        "lora_kd_neg": lambda: lora(task, epochs=ft_epochs, kd=True, negatives=True),
     }
     for name in want:
         if name == "pretrained":
             rows[name] = pretrained_scores(task, ori_set, tar_set)
         else:
-            rows[name] = score(builders[name](), ori_set, tar_set, n_old, k)
+            try:
+                rows[name] = score(builders[name](), ori_set, tar_set, n_old, k)
+            except RuntimeError as exc:  # e.g. no builder negatives yet: report the row as not run
+                rows[name] = {"ori": None, "tar": None, "avg": None, "bytes": None, "bytes_note": "",
+                              "train_s": None, "note": f"not run: {exc}"}
+                log(f"  {name:<14} not run: {exc}")
+                continue
         r = rows[name]
         log(f"  {name:<14} Ori {r['ori']:6.2f}  Tar {r['tar']:6.2f}  Avg {r['avg']:6.2f}  "
             f"bytes {r['bytes']}  train {r['train_s']:.1f}s")

@@ -32,11 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
 METHOD_ORDER = ["pretrained", "joint", "continual", "continual_kd", "ensemble",
-                "pnc_no_local", "pnc_no_insert", "pnc", "lora", "lora_kd"]
+                "pnc_no_local", "pnc_no_insert", "pnc", "lora", "lora_kd", "continual_kd_neg", "lora_kd_neg"]
 METHOD_NAMES = {
     "pretrained": "Pre-trained", "joint": "Joint + Full Set", "continual": "Continual",
     "continual_kd": "Continual + KD", "ensemble": "Direct Ensemble", "pnc_no_local": "PNC (w/o Local)",
     "pnc_no_insert": "PNC (w/o Insert)", "pnc": "PNC (full)", "lora": "PEFT LoRA", "lora_kd": "PEFT LoRA + KD",
+    "continual_kd_neg": "Continual + KD + negatives", "lora_kd_neg": "PEFT LoRA + KD + negatives",
 }
 PNC_METHODS = ("pnc_no_local", "pnc_no_insert", "pnc")
 
@@ -234,7 +235,7 @@ def judge(table: list[dict]) -> dict:
         out["summary"] = "PNC (full) was not run: no judgement."
         return out
     ok = True
-    for other in ("continual_kd", "ensemble", "lora", "lora_kd"):
+    for other in ("continual_kd", "ensemble", "lora", "lora_kd", "continual_kd_neg", "lora_kd_neg"):
         o = rows.get(other)
         if o is None:
             continue
