@@ -53,3 +53,47 @@ def test_old_logits_exact_and_detach_bit_identical(t_arch, s_arch):
         assert torch.equal(out[:, :target.num_classes], want)
         assert cloned.detach() is target
     assert (state_digest(target), state_digest(source)) == before
+
+
+def _trained_like(arch, args, seed):
+    """A slim random model whose BatchNorm statistics have moved (one train-mode pass), frozen in eval."""
+    torch.manual_seed(seed)
+    m = build_model(arch, args)
+    with torch.no_grad():
+        m.train()(torch.rand(4, *m.input_shape))
+    return m.eval().requires_grad_(False)
+
+
+@pytest.mark.parametrize("arch", list(SLIM))
+def test_apply_through_files_is_exact_for_every_arch(arch, tmp_path):
+    """The real loader (files on disk, pins checked, tensors viewed in place): pretrained state unchanged by apply
+    and by use, the target's logits untouched, and detach gives back the saved target bit for bit."""
+    from pnc_pack.clone.apply import apply
+    from pnc_pack.zoo.config import ModelConfig
+    from pnc_pack.zoo.pretrained import local_ref, save_pretrained
+
+    models, refs = {}, {}
+    for i, name in enumerate(("target", "source")):
+        m = _trained_like(arch, SLIM[arch], i)
+        cfg = ModelConfig(arch, dict(m.arch_args), [{"label": j + 10 * i, "name": f"c{j}"} for j in range(4)],
+                          list(m.input_shape))
+        save_pretrained(m, cfg, tmp_path / name)
+        models[name], refs[name] = m, local_ref(tmp_path / name)
+    saved = {n: state_digest(m) for n, m in models.items()}
+    x = torch.rand(3, *models["target"].input_shape)
+    with torch.no_grad():
+        want = models["target"](x)
+    path = tmp_path / "clone.pncd"
+    R = models["target"].num_blocks - 1
+    codec.save(fresh_delta(models["target"], models["source"], R, refs["target"], refs["source"], (1, 2)), path)
+    cloned = apply(path)
+    assert state_digest(cloned.target) == saved["target"] and state_digest(cloned.sources[0]) == saved["source"]
+    assert not any(p.requires_grad for m in (cloned.target, *cloned.sources) for p in m.parameters())
+    with torch.no_grad():
+        assert torch.equal(cloned(x)[:, :4], want)
+    cloned.train()
+    cloned(x).sum().backward()  # even a training step's forward/backward leaves the pretrained state alone
+    restored = cloned.detach()
+    assert state_digest(restored) == saved["target"] and state_digest(cloned.sources[0]) == saved["source"]
+    with torch.no_grad():
+        assert torch.equal(restored(x), want)

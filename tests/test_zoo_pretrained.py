@@ -76,7 +76,7 @@ def test_pinned_ref_checked_before_loading(saved, monkeypatch):
     p.write_bytes(bytes(data))
     called = []
     monkeypatch.setattr(pretrained_mod, "build_model", lambda *a, **k: called.append("build"))
-    monkeypatch.setattr(pretrained_mod, "st_load", lambda *a, **k: called.append("load"))
+    monkeypatch.setattr(pretrained_mod, "parse", lambda *a, **k: called.append("parse"))
     monkeypatch.setattr(pretrained_mod.ModelConfig, "from_json", lambda *a, **k: called.append("config"))
     with pytest.raises(ModelMismatchError) as exc:
         load_pretrained(folder, ref)

@@ -8,8 +8,10 @@
 3. locate every referenced model folder (explicit ``target``/``source`` paths, then ``models_dir``, then a local
    reference's stored path, then the Hub cache at the pinned commit) and check every pinned file's size; the
    sha256 of each file is checked over exactly the bytes read, before any tensor is parsed from them;
-4. build each architecture from the registry only, load its tensors from safetensors (re-hashing the exact bytes
-   parsed), and assemble the ClonedModel. Pretrained parameters are frozen and never written.
+4. read every pinned file of every model once (in parallel threads), hashing exactly the bytes read, and compare
+   with the pins before anything is parsed; then build each architecture from the registry only, take its tensors
+   from those same bytes (safetensors, zero-copy) and assemble the ClonedModel. Pretrained parameters are frozen
+   and never written.
 """
 
 from __future__ import annotations
@@ -109,18 +111,21 @@ def locate_models(delta: CloneDelta, *, target: PathLike | None = None, source=N
 
 
 def load_models(delta: CloneDelta, target_dir: Path, source_dirs: Sequence[Path], device=None):
-    """((target, config), [(source, config)]): frozen ZooModels; a source shared by several modules is loaded once."""
-    from pnc_pack.zoo.pretrained import load_pretrained
+    """((target, config), [(source, config)]): frozen ZooModels; a source shared by several modules is loaded once.
 
-    target = load_pretrained(target_dir, delta.target, device=device)
-    cache: dict[tuple[str, str], tuple] = {}
-    sources = []
+    Every file of every model is read and checked against its pins (in parallel threads) before any is parsed.
+    """
+    from pnc_pack.zoo.pretrained import load_pretrained, read_models
+
+    jobs: dict[tuple, tuple[Path, ModelRef]] = {("target",): (Path(target_dir), delta.target)}  # never shared
+    keys = []
     for m, folder in zip(delta.modules, source_dirs):
-        key = (str(Path(folder).resolve()), m.source.uri())
-        if key not in cache:
-            cache[key] = load_pretrained(folder, m.source, device=device)
-        sources.append(cache[key])
-    return target, sources
+        keys.append(("source", str(Path(folder).resolve()), m.source.uri()))
+        jobs.setdefault(keys[-1], (Path(folder), m.source))
+    files = dict(zip(jobs, read_models(list(jobs.values()))))
+    loaded = {key: load_pretrained(folder, ref, device=device, files=files.pop(key))
+              for key, (folder, ref) in jobs.items()}
+    return loaded[("target",)], [loaded[k] for k in keys]
 
 
 def apply(delta, *, source=None, target=None, models_dir: PathLike | None = None, trusted_keys: Iterable = (),

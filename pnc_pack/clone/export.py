@@ -10,7 +10,8 @@
 
 ``load_cloned(OUT)`` rebuilds the same network from those two files alone: architectures from the registry,
 tensors from safetensors, structure from the delta; no reference is looked up, nothing is unpickled. The outputs
-are identical to the exported model's. Both files are written atomically.
+are identical to the exported model's; the weights file is read once and the networks' tensors are views of those
+bytes (no copy). Both files are written atomically.
 """
 
 from __future__ import annotations
@@ -84,27 +85,16 @@ def export_cloned(cloned, out: str | os.PathLike) -> int:
 
 def load_cloned(path: str | os.PathLike, device=None):
     """Load an exported clone (a folder, or its model.safetensors) into a ClonedModel; no references needed."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load as st_load
-
     from pnc_pack.clone.model import ClonedModel
     from pnc_pack.format import codec
-    from pnc_pack.zoo.pretrained import load_state
-    from pnc_pack.zoo.registry import build_model
+    from pnc_pack.zoo.pretrained import empty_model, load_state, read_file
+    from pnc_pack.zoo.tensorfile import parse
 
     p = Path(path)
     f = p / WEIGHTS if p.is_dir() else p
     if not f.is_file():
         raise FormatError(f"{f}: not found (expected an exported clone folder)")
-    if f.stat().st_size > MAX_BYTES:
-        raise FormatError(f"{f}: larger than {MAX_BYTES} bytes")
-    data = f.read_bytes()
-    try:
-        with safe_open(str(f), framework="pt") as sf:
-            meta = sf.metadata() or {}
-        tensors = st_load(data)
-    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
-        raise FormatError(f"{f}: not a valid safetensors file: {exc}") from None
+    tensors, meta = parse(read_file(f, None, WEIGHTS, MAX_BYTES), str(f))  # views of one read of the file
     if meta.get("format") != FORMAT or META_KEY not in meta:
         raise FormatError(f"{f}: not an exported pnc-pack clone (no {META_KEY!r} metadata)")
     try:
@@ -121,14 +111,14 @@ def load_cloned(path: str | os.PathLike, device=None):
     def part(prefix: str) -> dict:
         return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
-    target = build_model(delta.target.arch, delta.target.arch_args)
-    load_state(target, part("target."), f"{f} (target)")
+    target = empty_model(delta.target.arch, delta.target.arch_args)
+    load_state(target, part("target."), f"{f} (target)", assign=True)
     sources_by_index: dict[int, object] = {}
     sources = []
     for m, i in zip(delta.modules, source_index):
         if i not in sources_by_index:
-            s = build_model(m.source.arch, m.source.arch_args)
-            load_state(s, part(f"sources.{i}."), f"{f} (source {i})")
+            s = empty_model(m.source.arch, m.source.arch_args)
+            load_state(s, part(f"sources.{i}."), f"{f} (source {i})", assign=True)
             sources_by_index[i] = s
         elif (sources_by_index[i].arch, dict(sources_by_index[i].arch_args)) != (m.source.arch, dict(m.source.arch_args)):
             raise ArchitectureError(f"{f}: modules sharing source {i} disagree on its architecture")

@@ -5,11 +5,14 @@ statistics and ``num_batches_tracked`` included) as contiguous CPU tensors with 
 bytes depend only on the tensors (names sorted within each dtype), and the config via its deterministic
 ``to_json``. Both files are written atomically (weights first, so a config never points at missing weights).
 
-``load_pretrained`` trusts nothing in the folder: with a pinned ``ref`` it checks every pinned file's size first and
-the sha256 of the exact bytes it then parses before parsing them (one read, one hash; a file swapped between
-checks cannot slip through). The architecture comes only from the registry, the
-tensors only from safetensors (no ``torch.load``); any missing, unexpected, mis-shaped or mis-typed tensor is an
-:class:`ArchitectureError` naming it. The model is returned in eval mode with ``requires_grad`` off everywhere.
+``load_pretrained`` trusts nothing in the folder: with a pinned ``ref`` it checks every pinned file's size first,
+then reads each file once into a buffer of its own, hashing the bytes as they arrive, and compares the sha256 with
+the pin before anything is parsed from that buffer (one read, one hash; a file changed between checks cannot slip
+through, since what is parsed is what was hashed). The architecture comes only from the registry, built on the meta
+device; the tensors come only from safetensors bytes (``zoo.tensorfile``, no ``torch.load``) as views of that same
+buffer, which become the model's parameters (``assign=True``): in memory the loaded model costs about its file's
+size, not three times it. Any missing, unexpected, mis-shaped or mis-typed tensor is an :class:`ArchitectureError`
+naming it. The model is returned in eval mode with ``requires_grad`` off everywhere.
 """
 
 from __future__ import annotations
@@ -17,10 +20,9 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Sequence
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from pnc_pack.errors import ArchitectureError, FormatError, ModelMismatchError, ModelNotFoundError
@@ -29,6 +31,7 @@ from pnc_pack.refs import ModelRef
 from pnc_pack.zoo.base import ZooModel
 from pnc_pack.zoo.config import CONFIG_FILE, WEIGHTS_FILE, ModelConfig, read_config
 from pnc_pack.zoo.registry import build_model
+from pnc_pack.zoo.tensorfile import parse
 
 MAX_WEIGHTS_BYTES = 4 << 30  # 4 GiB: far above any zoo model; refuses absurd files before reading them
 
@@ -60,28 +63,80 @@ def save_pretrained(model: ZooModel, config: ModelConfig, folder: str | os.PathL
     return folder
 
 
-def _read_pinned(path: Path, ref: ModelRef | None, name: str, limit: int) -> bytes:
+READ_CHUNK = 1 << 20  # hashed right after it is read, while it is still in the CPU cache
+
+
+def read_file(path: Path, ref: ModelRef | None, name: str, limit: int) -> bytearray:
+    """The bytes of ``path``, read once into a new buffer; with a pin for ``name`` in ``ref``, its size is checked
+    before reading and its sha256 computed over exactly those bytes while they are read, and compared before the
+    buffer is returned (so whatever is parsed from it is what was hashed)."""
+    want = ref.files.get(name) if ref is not None else None
     try:
-        size = path.stat().st_size
+        f = open(path, "rb", buffering=0)
     except FileNotFoundError:
         raise ModelNotFoundError(f"model folder {path.parent}: {name} not found") from None
-    if size > limit:
-        raise FormatError(f"{path}: {size} bytes, more than the limit of {limit}")
-    with open(path, "rb") as f:
-        data = f.read(limit + 1)
-    if ref is not None and name in ref.files:
-        want = ref.files[name]
-        got = hashlib.sha256(data).hexdigest()
-        if len(data) != want.size or got != want.sha256:
-            raise ModelMismatchError(
-                f"{ref.short()}: file {name!r} changed while it was being loaded (sha256 {got}, pinned {want.sha256})",
-                file=str(path), expected=want.sha256, actual=got,
-            )
-    return data
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if want is not None and size != want.size:
+            raise ModelMismatchError(f"{ref.short()}: file {name!r} has size {size}, pinned size is {want.size}",
+                                     file=str(path), expected=f"size {want.size}", actual=f"size {size}")
+        if size > limit:
+            raise FormatError(f"{path}: {size} bytes, more than the limit of {limit}")
+        h = hashlib.sha256() if want is not None else None
+        buf = bytearray(size)
+        got = 0
+        with memoryview(buf) as view:
+            while got < size:
+                n = f.readinto(view[got:got + READ_CHUNK])
+                if not n:
+                    break
+                if h is not None:
+                    h.update(view[got:got + n])
+                got += n
+        changed = got != size or f.read(1) != b""
+    if changed:
+        msg = f"{path}: file {name!r} changed size while it was being read"
+        if want is not None:
+            raise ModelMismatchError(f"{ref.short()}: {msg}", file=str(path), expected=f"size {want.size}",
+                                     actual="changed while read")
+        raise FormatError(msg)
+    if h is not None and h.hexdigest() != want.sha256:
+        raise ModelMismatchError(
+            f"{ref.short()}: file {name!r} sha256 {h.hexdigest()} does not match pinned {want.sha256}",
+            file=str(path), expected=want.sha256, actual=h.hexdigest(),
+        )
+    return buf
 
 
-def load_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str) -> None:
-    """Strictly load ``tensors`` into ``model``: same names, shapes and dtypes, or ArchitectureError naming one."""
+def read_model_files(folder: str | os.PathLike, ref: ModelRef | None = None) -> dict[str, bytearray]:
+    """{file name: bytes} of a model folder (config and weights), every pinned file checked as it is read."""
+    folder = Path(folder)
+    if ref is not None:
+        ref.check_sizes(folder)  # all files present with their pinned sizes before reading any
+    elif not folder.is_dir():
+        raise ModelNotFoundError(f"model folder {folder} not found")
+    return {CONFIG_FILE: read_file(folder / CONFIG_FILE, ref, CONFIG_FILE, 1 << 20),
+            WEIGHTS_FILE: read_file(folder / WEIGHTS_FILE, ref, WEIGHTS_FILE, MAX_WEIGHTS_BYTES)}
+
+
+def read_models(jobs: Sequence[tuple[str | os.PathLike, ModelRef | None]]) -> list[dict[str, bytearray]]:
+    """:func:`read_model_files` for several folders at once, in threads (reading and hashlib release the GIL, so
+    the sha256 checks of two models run on two cores). Every file of every model is read and checked before the
+    caller parses anything; the first failure is raised."""
+    if len(jobs) <= 1:
+        return [read_model_files(f, r) for f, r in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+        futures = [pool.submit(read_model_files, f, r) for f, r in jobs]
+    return [fu.result() for fu in futures]
+
+
+def load_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str, assign: bool = False) -> None:
+    """Strictly load ``tensors`` into ``model``: same names, shapes and dtypes, or ArchitectureError naming one.
+
+    ``assign``: the model's parameters and buffers become ``tensors`` themselves (no copy; a model built on the
+    meta device gets real ones)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -97,28 +152,47 @@ def load_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: 
             )
         if got.dtype != want.dtype:
             raise ArchitectureError(f"{where}: tensor {name!r} has dtype {got.dtype}, the architecture needs {want.dtype}")
-    model.load_state_dict(tensors, strict=True)
+    model.load_state_dict(tensors, strict=True, assign=assign)
+
+
+def empty_model(arch: str, arch_args) -> ZooModel:
+    """A registered architecture to receive tensors with ``load_state(..., assign=True)``.
+
+    Built on the meta device (no memory, no random initialisation) unless that fails or leaves a tensor the state
+    dict will not fill (a non-persistent buffer of some plugin architecture); then built normally, so every error
+    is the ordinary one.
+    """
+    try:
+        with torch.device("meta"):
+            model = build_model(arch, arch_args)
+    except Exception:  # noqa: BLE001 - whatever the meta build trips on, the normal build reports properly
+        return build_model(arch, arch_args)
+    filled = {id(t) for t in model.state_dict(keep_vars=True).values()}
+    if any(t.is_meta and id(t) not in filled for t in (*model.parameters(), *model.buffers())):
+        return build_model(arch, arch_args)
+    return model
 
 
 def load_pretrained(folder: str | os.PathLike, ref: ModelRef | None = None,
-                    device: str | torch.device | None = None) -> tuple[ZooModel, ModelConfig]:
-    """Load a model folder; with ``ref``, check its pins first. Returns ``(model, config)``, model frozen in eval."""
+                    device: str | torch.device | None = None,
+                    files: dict[str, bytearray] | None = None) -> tuple[ZooModel, ModelConfig]:
+    """Load a model folder; with ``ref``, check its pins first. Returns ``(model, config)``, model frozen in eval.
+
+    ``files``: the folder's bytes already read and checked by :func:`read_model_files` (or :func:`read_models`)
+    with the same ``ref``. The model's tensors are views of the weights buffer, so it is consumed.
+    """
     folder = Path(folder)
-    if ref is not None:
-        ref.check_sizes(folder)  # the sha256 is checked below, over exactly the bytes that are parsed
-    if not folder.is_dir():
-        raise ModelNotFoundError(f"model folder {folder} not found")
-    cfg_bytes = _read_pinned(folder / CONFIG_FILE, ref, CONFIG_FILE, 1 << 20)
-    # every pinned file is read and hashed before anything is parsed from any of them
-    data = _read_pinned(folder / WEIGHTS_FILE, ref, WEIGHTS_FILE, MAX_WEIGHTS_BYTES)
-    config = ModelConfig.from_json(cfg_bytes, where=str(folder / CONFIG_FILE))
+    if files is None:
+        # every pinned file is read and hashed before anything is parsed from any of them
+        files = read_model_files(folder, ref)
+    config = ModelConfig.from_json(bytes(files[CONFIG_FILE]), where=str(folder / CONFIG_FILE))
     if ref is not None and (ref.arch != config.arch or dict(ref.arch_args) != dict(config.arch_args)):
         raise ModelMismatchError(
             f"{ref.short()}: the reference names {ref.arch} {dict(ref.arch_args)}, config.json says "
             f"{config.arch} {config.arch_args}",
             file=str(folder / CONFIG_FILE), expected=ref.arch, actual=config.arch,
         )
-    model = build_model(config.arch, config.arch_args)
+    model = empty_model(config.arch, config.arch_args)
     if list(model.input_shape) != list(config.input_shape):
         raise ArchitectureError(
             f"{folder / CONFIG_FILE}: input_shape {config.input_shape} does not fit {config.arch} "
@@ -126,11 +200,8 @@ def load_pretrained(folder: str | os.PathLike, ref: ModelRef | None = None,
         )
     if model.num_classes and model.num_classes != config.num_classes:
         raise ArchitectureError(f"{folder / CONFIG_FILE}: {config.num_classes} classes, the model has {model.num_classes}")
-    try:
-        tensors = st_load(data)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise FormatError(f"{folder / WEIGHTS_FILE}: not a valid safetensors file: {exc}") from None
-    load_state(model, tensors, str(folder / WEIGHTS_FILE))
+    tensors, _ = parse(files[WEIGHTS_FILE], str(folder / WEIGHTS_FILE))
+    load_state(model, tensors, str(folder / WEIGHTS_FILE), assign=True)
     model.eval()
     model.requires_grad_(False)
     if device is not None:
