@@ -10,7 +10,7 @@ import torch
 
 import pnc_pack
 from pnc_pack.clone.apply import apply
-from pnc_pack.clone.convert import from_raw, state_digest, to_raw
+from pnc_pack.clone.convert import state_digest, to_raw
 from pnc_pack.clone.evaluate import evaluate_delta_model
 from pnc_pack.clone.export import export_cloned, load_cloned
 from pnc_pack.errors import ArchitectureError, ModelMismatchError, ModelNotFoundError, SignatureError
@@ -60,13 +60,13 @@ def test_a_flipped_byte_in_a_model_file_is_refused_before_loading(built, zoo, tm
     (copy / "model.safetensors").write_bytes(bytes(data))
     import pnc_pack.zoo.pretrained as pretrained
 
-    real = pretrained.st_load
+    real = pretrained.parse
     parsed = []
-    monkeypatch.setattr(pretrained, "st_load", lambda data: parsed.append(len(data)) or real(data))
+    monkeypatch.setattr(pretrained, "parse", lambda data, where: parsed.append(where) or real(data, where))
     with pytest.raises(ModelMismatchError, match="model.safetensors") as exc:
         apply(built, source=copy)
-    assert exc.value.expected != exc.value.actual
-    assert len(parsed) <= 1  # at most the (good) target was parsed; the damaged source never was
+    assert exc.value.expected != exc.value.actual and exc.value.file == str(copy / "model.safetensors")
+    assert parsed == []  # every file of both models is checked before any is parsed: nothing was
 
 
 def test_models_dir_and_missing_models(built, zoo, tmp_path):
@@ -110,27 +110,20 @@ def test_export_round_trip_gives_identical_logits(delta_file, tmp_path, zoo):
     assert again.output_labels == cloned.output_labels
 
 
-def _damage(delta, scale=0.5):
-    """Adapter and classifier tensors with strong noise: what a lossy transfer could do."""
-    g = torch.Generator().manual_seed(0)
-    def noisy(r):
-        t = from_raw(r)
-        rms = float(t.pow(2).mean().sqrt()) or 1.0  # relative noise; a zero tensor (a fresh bias) gets unit noise
-        return to_raw(t + scale * rms * torch.randn(r.shape, generator=g))
-
-    m = delta.modules[0]
-    return replace(delta, modules=(replace(m, adapter={k: noisy(v) for k, v in m.adapter.items()}),),
-                   classifier={k: noisy(v) for k, v in delta.classifier.items()})
-
-
-def test_repair_brings_a_damaged_clone_back(built, digits):
+@pytest.mark.parametrize("damage", ["noise", "2-bit"])
+def test_repair_brings_a_damaged_clone_back(built, digits, damage):
+    from pnc_pack.clone.damage import perturb, quantize
     from pnc_pack.clone.repair import repair, repaired_delta
 
     good = evaluate_delta_model(apply(built), digits)["avg"]
-    damaged = apply(_damage(built, scale=1.0))
+    broken = perturb(built, scale=1.0) if damage == "noise" else quantize(built, bits=2)
+    assert broken.refs == built.refs and broken.modules[0].masks == built.modules[0].masks
+    damaged = apply(broken)
     hurt = evaluate_delta_model(damaged, digits)["avg"]
-    assert hurt < good - 0.05
+    assert hurt < good - 0.03  # it lost accuracy
+    pretrained = [state_digest(m) for m in (damaged.target, *damaged.sources)]
     result = repair(damaged, digits, epochs=8, samples=300)
+    assert [state_digest(m) for m in (damaged.target, *damaged.sources)] == pretrained
     assert result.before["avg"] == pytest.approx(hurt)
     assert result.after["avg"] >= good - 0.01
     fixed = repaired_delta(damaged, result, "digits")

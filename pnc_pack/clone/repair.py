@@ -2,8 +2,9 @@
 
 A clone can arrive damaged (quantised tensors, noise in transit) or be applied on a runtime where its accuracy
 falls short. ``repair`` trains only ``cloned.trainable_parameters()`` (the adapters and the classifier) with
-cross-entropy on the receiver's samples of the clone's classes; masks, the target and the sources stay frozen
-(asserted). Accuracy on the dataset's test split is measured before and after. ``repaired_delta`` turns the
+cross-entropy on the receiver's samples of the clone's classes (the target's classes included, so that the new
+heads also learn what is not theirs); masks (fixed tensors, never parameters), the target and the sources stay
+frozen (their state is hashed before and after: any change raises BuildError). Accuracy on the dataset's test split is measured before and after. ``repaired_delta`` turns the
 result back into a delta that keeps every reference and records the repair in its provenance.
 """
 
@@ -14,7 +15,8 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from pnc_pack.errors import DataError, UsageError
+from pnc_pack.clone.convert import state_digest
+from pnc_pack.errors import BuildError, DataError, UsageError
 
 
 @dataclass
@@ -65,9 +67,8 @@ def repair(cloned, dataset, *, epochs: int = 8, samples: int | None = 300, lr: f
     X, y = labelled_split(cloned, *dataset.train)
     X, y = _pick(X, y, samples, seed)
     params = list(cloned.trainable_parameters())
-    frozen = {id(p) for p in params}
-    pretrained = [p for p in cloned.parameters() if id(p) not in frozen]
-    before_state = [p.detach().clone() for p in pretrained]
+    pretrained = [cloned.target, *dict.fromkeys(cloned.sources)]
+    before_state = [state_digest(m) for m in pretrained]  # parameters and buffers (BatchNorm statistics)
     before = evaluate_delta_model(cloned, dataset)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -95,8 +96,9 @@ def repair(cloned, dataset, *, epochs: int = 8, samples: int | None = 300, lr: f
         cloned.eval()
         for p in params:
             p.requires_grad_(False)
-    for p, b in zip(pretrained, before_state):
-        assert torch.equal(p, b), "repair must never change a pretrained parameter"
+    if [state_digest(m) for m in pretrained] != before_state:
+        raise BuildError("repair changed a pretrained parameter or buffer: it must train adapters and the classifier "
+                         "only")
     after = evaluate_delta_model(cloned, dataset)
     return RepairResult(samples=len(y), epochs=epochs, before=before, after=after, losses=losses)
 

@@ -17,6 +17,32 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 
+def mnist_data(spec: str | None):
+    """(spec, dataset): ``spec``, or full MNIST at data/mnist when present, else the 5k subset (said aloud)."""
+    from pnc_pack.data import load_dataset
+
+    data = spec or ("idx:data/mnist" if Path("data/mnist").is_dir() else "mnist5k")
+    if spec is None and data == "mnist5k":
+        print("full MNIST not found at data/mnist (run python tools/fetch_data.py): using the 5k subset")
+    return data, load_dataset(data)
+
+
+def zoo_models(ds, workdir: str, seed: int, epochs: int) -> dict:
+    """{"target": folder, "source": folder}: LeNet-5 on 0-4 and on 5-9, trained once and cached in ``workdir``."""
+    from pnc_pack.zoo.pretrained import save_pretrained
+    from pnc_pack.zoo.training import train_model
+
+    work = Path(workdir) / ds.name.replace("/", "_") / f"seed{seed}"
+    models = {}
+    for name, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
+        folder = work / name
+        if not (folder / "model.safetensors").is_file():
+            model, config = train_model("lenet5", None, ds, classes, epochs=epochs, seed=seed)
+            save_pretrained(model, config, folder)
+        models[name] = folder
+    return models
+
+
 def main(argv):
     ap = argparse.ArgumentParser(prog="python -m tools.bench mnist_pnc")
     ap.add_argument("--data", default=None, help="default: idx:data/mnist if present, else mnist5k")
@@ -26,23 +52,12 @@ def main(argv):
     ap.add_argument("--workdir", default="/tmp/pnc-bench-mnist")
     args = ap.parse_args(argv)
     from pnc_pack.build import build_clone
-    from pnc_pack.data import load_dataset
     from pnc_pack.format import codec
-    from pnc_pack.zoo.pretrained import load_pretrained, save_pretrained
-    from pnc_pack.zoo.training import evaluate, prepare_split, train_model
+    from pnc_pack.zoo.pretrained import load_pretrained
+    from pnc_pack.zoo.training import evaluate, prepare_split
 
-    data = args.data or ("idx:data/mnist" if Path("data/mnist").is_dir() else "mnist5k")
-    if args.data is None and data == "mnist5k":
-        print("full MNIST not found at data/mnist (run python tools/fetch_data.py): using the 5k subset")
-    ds = load_dataset(data)
-    work = Path(args.workdir) / ds.name.replace("/", "_") / f"seed{args.seed}"
-    models = {}
-    for name, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
-        folder = work / name
-        if not (folder / "model.safetensors").is_file():
-            model, config = train_model("lenet5", None, ds, classes, epochs=args.epochs, seed=args.seed)
-            save_pretrained(model, config, folder)
-        models[name] = folder
+    data, ds = mnist_data(args.data)
+    models = zoo_models(ds, args.workdir, args.seed, args.epochs)
     out = {"data": data, "seed": args.seed, "data_fraction": args.data_fraction, "rows": {}}
     tgt, _ = load_pretrained(models["target"])
     Xt, yt = prepare_split(*ds.test, [0, 1, 2, 3, 4], tgt.input_shape)
