@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pnc_pack.cli._build_opts import eval_lines
 from pnc_pack.cli._common import emit_json, json_option
 
 
@@ -88,6 +89,6 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
                    + (f", wrote {output}" if output else ""))
     if "eval" in report:
         e = report["eval"]
-        click.echo(f"eval: Ori {100 * e['ori']:.2f}%  Tar {100 * e['tar']:.2f}%  Avg {100 * e['avg']:.2f}%")
+        click.echo("eval: " + "\n".join(eval_lines(e)))
     if "export" in report:
         click.echo(f"exported the offline model to {export_dir} ({report['export']['bytes']} bytes)")

@@ -4,61 +4,89 @@ from __future__ import annotations
 
 import click
 
+from pnc_pack.cli._build_opts import builder_options, eval_lines, module_lines, parse_classes, parse_settings
 from pnc_pack.cli._common import emit_json, json_option
 
 
-def _classes(value: str) -> list[int]:
+def _plan(sources, clone_classes, select) -> list[tuple[str, list[int]]]:
     from pnc_pack.errors import UsageError
 
-    try:
-        out = [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"--clone-classes: expected comma-separated integers, got {value!r}") from None
-    if not out:
-        raise UsageError("--clone-classes: at least one class")
-    return out
+    groups = [parse_classes(c) for c in clone_classes]
+    if select:
+        if len(groups) != 1 or len(sources) < 2:
+            raise UsageError("--select-source: give two or more --source candidates and one --clone-classes")
+        return [(s, groups[0]) for s in sources]
+    if len(sources) != len(groups):
+        raise UsageError(f"{len(sources)} --source and {len(groups)} --clone-classes: give one --clone-classes after "
+                         "each --source (or --select-source to choose one source among several for the same classes)")
+    return list(zip(sources, groups))
 
 
 @click.command("build")
-@click.option("--source", required=True, help="Source model: a folder or hf://REPO[@REVISION].")
+@click.option("--source", "sources", multiple=True, required=True,
+              help="Source model: a folder or hf://REPO[@REVISION]. Repeat for several sources, each followed by "
+                   "its --clone-classes.")
 @click.option("--target", required=True, help="Target model: a folder or hf://REPO[@REVISION].")
 @click.option("--data", required=True, help="Dataset spec holding samples of the classes to clone.")
-@click.option("--clone-classes", required=True, help="Dataset labels to clone from the source, e.g. 5,6,7.")
-@click.option("--data-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Share of the to-be-cloned training samples used (default 0.1, as the paper on MNIST).")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
-@click.option("--steps", type=click.IntRange(1), default=None, help="Training steps per insertion position.")
-@click.option("--eval-data", default=None, help="Dataset spec whose test split gives the metrics stored in the delta.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the delta.")
+@click.option("--clone-classes", "clone_classes", multiple=True, required=True,
+              help="Dataset labels to clone from the source before it, e.g. 5,6,7.")
+@click.option("--select-source", "select", is_flag=True,
+              help="The --source options are candidates for the same --clone-classes: score each by its local-model-"
+                   "set similarity to the target on D_t (SUPP Eqs. 6-8), print the scores, build from the best.")
+@builder_options
 @json_option
-def build_cmd(source, target, data, clone_classes, data_fraction, seed, steps, eval_data, output, as_json):
+def build_cmd(sources, target, data, clone_classes, select, data_fraction, seed, steps, settings, eval_data, output,
+              as_json):
     """Run Partial Network Cloning: clone CLONE_CLASSES of SOURCE into TARGET and write a clone delta.
+
+    Several sources in one clone: --source A --clone-classes 5,6 --source B --clone-classes 7 gives one delta
+    with one module per source (each built against the target alone, then combined). Choosing a source:
+    --source A --source B --clone-classes 7 --select-source.
 
     Only samples of the classes to clone are used. Branch and tag names are resolved to commits; every model file
     is pinned by sha256. Neither model is modified. Same inputs and seed give a byte-identical delta.
     """
     import time
 
-    from pnc_pack.build import build_clone
     from pnc_pack.data import load_dataset
     from pnc_pack.format import codec
     from pnc_pack.progress import progress
 
-    kw = {k: v for k, v in (("data_fraction", data_fraction), ("steps", steps)) if v is not None}
+    plan = _plan(sources, clone_classes, select)
+    kw = parse_settings(settings, data_fraction=data_fraction, steps=steps)
     ds = load_dataset(data)
     ev = ds if eval_data == data else eval_data
     t0 = time.perf_counter()
+    selection = None
     with progress() as p:
-        delta = build_clone(source, target, ds, _classes(clone_classes), seed=seed, eval_data=ev, progress=p, **kw)
+        if select:
+            from pnc_pack.build.select import build_selected
+
+            delta, sel = build_selected([s for s, _ in plan], target, ds, plan[0][1], seed=seed, eval_data=ev,
+                                        progress=p, **kw)
+            selection = sel.to_dict()
+        elif len(plan) == 1:
+            from pnc_pack.build import build_clone
+
+            delta = build_clone(plan[0][0], target, ds, plan[0][1], seed=seed, eval_data=ev, progress=p, **kw)
+        else:
+            from pnc_pack.build.multi import build_multi
+
+            delta = build_multi(target, plan, ds, seed=seed, eval_data=ev, progress=p, **kw)
     seconds = time.perf_counter() - t0
     size = codec.save(delta, output)
     m = delta.metrics
     if as_json:
-        emit_json({"output": output, "bytes": size, "build_seconds": round(seconds, 2), "metrics": m})
+        emit_json({"output": output, "bytes": size, "build_seconds": round(seconds, 2), "modules": len(delta.modules),
+                   "metrics": m, **({"selection": selection} if selection else {})})
         return
-    click.echo(f"wrote {output} ({size} bytes) in {seconds:.1f} s: R={m['R']} R_s={m['R_s']}, "
-               f"mask density {m['mask_density']:.3f}")
-    click.echo("held-out loss per R: " + ", ".join(f"R={r}: {v['total']:.4f}" for r, v in m["loss_per_R"].items()))
+    if selection:
+        click.echo(f"source selection: local-model-set similarity to the target on {selection['anchors']} anchors "
+                   "of D_t (ZEST-aligned columns)")
+        for i, (c, s) in enumerate(zip(selection["candidates"], selection["scores"])):
+            click.echo(f"  {'*' if i == selection['best'] else ' '} {s:+.4f}  {c}" + ("   <- chosen" if i == selection["best"] else ""))
+    click.echo(f"wrote {output} ({size} bytes, {len(delta.modules)} module(s)) in {seconds:.1f} s")
+    for line in module_lines(delta):
+        click.echo(line)
     if "eval" in m:
-        e = m["eval"]
-        click.echo(f"eval on {e['data']}: Ori {100 * e['ori']:.2f}%  Tar {100 * e['tar']:.2f}%  Avg {100 * e['avg']:.2f}%")
+        click.echo(f"eval on {m['eval']['data']}: " + "\n".join(eval_lines(m["eval"])))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pnc_pack.cli._build_opts import eval_lines
 from pnc_pack.cli._common import emit_json, json_option
 
 
@@ -15,19 +16,18 @@ from pnc_pack.cli._common import emit_json, json_option
 @click.option("--models-dir", type=click.Path(file_okay=False), default=None)
 @json_option
 def eval_cmd(delta, data, target, sources, models_dir, as_json):
-    """Rebuild the clone from its pinned models and report Ori, Tar and Avg on the test split of DATA."""
+    """Rebuild the clone from its pinned models and report Ori, Tar and Avg on the test split of DATA, and the
+    accuracy per functionality (the target's classes, then each module's: the supplementary's Table 3) with where
+    misclassified images went."""
     from pnc_pack.clone.apply import apply
     from pnc_pack.clone.evaluate import evaluate_delta_model
     from pnc_pack.data import load_dataset
 
     cloned = apply(delta, target=target, source=list(sources) or None, models_dir=models_dir)
-    result = evaluate_delta_model(cloned, load_dataset(data))
+    result = evaluate_delta_model(cloned, load_dataset(data), detail=True)
     if as_json:
         emit_json(result)
         return
-    click.echo(f"Ori {100 * result['ori']:.2f}%  Tar {100 * result['tar']:.2f}%  Avg {100 * result['avg']:.2f}%  "
-               f"({result['samples']} test images, {result['n_old']} target + {result['k']} cloned classes)")
-    click.echo("per class: " + ", ".join(f"{k}: {100 * v:.1f}%" for k, v in result["per_class"].items()))
-    if len(result["per_module"]) > 1:
-        for m in result["per_module"]:
-            click.echo(f"module {m['module']} ({', '.join(m['classes'])}): {100 * m['acc']:.1f}%")
+    click.echo("\n".join(eval_lines(result)))
+    if result["per_class"]:
+        click.echo("per class: " + ", ".join(f"{k}: {100 * v:.1f}%" for k, v in result["per_class"].items()))

@@ -2,8 +2,14 @@
 
 Ori: accuracy on test images of the target's classes T_t; Tar: on test images of the cloned classes t_s; both
 predicted over the clone's whole label set. Avg = (|T_t|·Ori + k·Tar) / (|T_t| + k), k = number of cloned classes
-(the class-count-weighted mean the paper's numbers satisfy). Also per class and, for several modules, per module
-(the supplementary's Table 3).
+(the class-count-weighted mean the paper's numbers satisfy). Also per class and per module.
+
+Per functionality (the supplementary's Table 3, for clones with several modules, or when ``detail=True``): the
+target's classes are functionality "target" (its accuracy is Ori, Table 3's Acc-1) and module i's classes are
+functionality "module i" (Acc-(i+2)). ``routing[a][b]`` is the share of the test images of functionality ``a``
+predicted as one of functionality ``b``'s classes: the diagonal bounds each accuracy, and the off-diagonal says
+where images go wrong, e.g. a module's images taken by another module (modules are trained against the target,
+never against each other: pnc_pack.build.multi).
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ def predict(model, X: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
         torch.empty(0, dtype=torch.long)
 
 
-def evaluate_delta_model(cloned, dataset, split: str = "test") -> dict:
+def evaluate_delta_model(cloned, dataset, split: str = "test", detail: bool | None = None) -> dict:
+    """Ori / Tar / Avg, per class and per module; per functionality and routing when ``detail`` (default: when
+    the clone has several modules)."""
     from pnc_pack.data import fit_to_shape
 
     labels = cloned.output_labels
@@ -42,7 +50,8 @@ def evaluate_delta_model(cloned, dataset, split: str = "test") -> dict:
         raise DataError(f"{dataset.name}: no {split} samples of the clone's classes {sorted(index)}")
     X, y = fit_to_shape(X[keep], cloned.input_shape), y[keep]
     want = torch.tensor([index[int(v)] for v in y.tolist()])
-    correct = predict(cloned, X) == want
+    predicted = predict(cloned, X)
+    correct = predicted == want
     n_old = sum(1 for lab in cloned.delta.labels if lab.model == "target")
     old = want < n_old
     ori = float(correct[old].float().mean()) if old.any() else float("nan")
@@ -56,5 +65,37 @@ def evaluate_delta_model(cloned, dataset, split: str = "test") -> dict:
         per_module.append({"module": i, "classes": names[start:start + len(m.clone_classes)],
                            "acc": round(float(correct[sel].float().mean()), 6) if sel.any() else None})
         start += len(m.clone_classes)
-    return {"ori": round(ori, 6), "tar": round(tar, 6), "avg": round((n_old * ori + k * tar) / (n_old + k), 6),
-            "n_old": n_old, "k": k, "samples": int(len(y)), "per_class": per_class, "per_module": per_module}
+    avg = (n_old * ori + k * tar) / (n_old + k) if k else ori  # no module: the target alone
+    out = {"ori": round(ori, 6), "tar": round(tar, 6), "avg": round(avg, 6),
+           "n_old": n_old, "k": k, "samples": int(len(y)), "per_class": per_class, "per_module": per_module}
+    if detail or (detail is None and len(cloned.delta.modules) > 1):
+        out.update(functionality_report(cloned.delta, want, predicted))
+    return out
+
+
+def functionalities(delta) -> list[tuple[str, int, int]]:
+    """(name, first output, end output) of the target's classes and of each module's, in output order."""
+    n_old = sum(1 for lab in delta.labels if lab.model == "target")
+    out, start = [("target", 0, n_old)], n_old
+    for i, m in enumerate(delta.modules):
+        out.append((f"module {i}", start, start + len(m.clone_classes)))
+        start += len(m.clone_classes)
+    return out
+
+
+def functionality_report(delta, want: torch.Tensor, predicted: torch.Tensor) -> dict:
+    """Accuracy per functionality and the routing matrix (see the module's docs)."""
+    names = [lab.name for lab in delta.labels]
+    groups = functionalities(delta)
+    rows, routing = [], {}
+    for j, (name, lo, hi) in enumerate(groups):
+        sel = (want >= lo) & (want < hi)
+        n = int(sel.sum())
+        row = {"name": name, "classes": names[lo:hi], "samples": n,
+               "acc": round(float((predicted[sel] == want[sel]).float().mean()), 6) if n else None}
+        if j:
+            row["source"] = delta.modules[j - 1].source.short()
+        rows.append(row)
+        routing[name] = {other: (round(float(((predicted[sel] >= a) & (predicted[sel] < b)).float().mean()), 6)
+                                 if n else None) for other, a, b in groups}
+    return {"functionalities": rows, "routing": routing}

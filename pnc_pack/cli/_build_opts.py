@@ -1,0 +1,106 @@
+"""What ``build`` and ``add`` share: class lists, builder settings (``--set KEY=VALUE``), and the report lines."""
+
+from __future__ import annotations
+
+import click
+
+from pnc_pack.errors import UsageError
+
+
+def parse_classes(value: str, flag: str = "--clone-classes") -> list[int]:
+    try:
+        out = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{flag}: expected comma-separated integers, got {value!r}") from None
+    if not out:
+        raise UsageError(f"{flag}: at least one class")
+    return out
+
+
+def _value(name: str, kind: str, text: str):
+    t = text.strip()
+    try:
+        if kind.startswith("bool"):
+            if t.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(t)
+            return t.lower() in ("1", "true", "yes")
+        if kind.startswith("int"):
+            return int(t)
+        if kind.startswith("float"):
+            return float(t)
+        if kind.startswith("tuple"):
+            return None if t.lower() in ("", "none") else tuple(int(v) for v in t.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"--set {name}: cannot read {text!r} as {kind}") from None
+    raise UsageError(f"--set {name}: unsupported setting type {kind}")
+
+
+def parse_settings(pairs, **named) -> dict:
+    """``--set KEY=VALUE`` pairs (BuildConfig field names) plus named options that were given (not None)."""
+    from dataclasses import fields
+
+    from pnc_pack.build.config import BuildConfig
+
+    kinds = {f.name: str(f.type) for f in fields(BuildConfig)}
+    out = {k: v for k, v in named.items() if v is not None}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UsageError(f"--set: expected KEY=VALUE, got {pair!r}")
+        if key not in kinds:
+            raise UsageError(f"--set: unknown build setting {key!r}; known: {', '.join(sorted(kinds))}")
+        out[key] = _value(key, kinds[key], text)
+    return out
+
+
+def builder_options(f):
+    """--data-fraction, --seed, --steps, --set KEY=VALUE, --eval-data and -o/--output, in that order."""
+    opts = [
+        click.option("--data-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
+                     help="Share of the to-be-cloned training samples used (default 0.1, as the paper on MNIST)."),
+        click.option("--seed", type=click.IntRange(0), default=0, show_default=True),
+        click.option("--steps", type=click.IntRange(1), default=None, help="Training steps per insertion position."),
+        click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                     help="Any builder setting (pnc_pack/build/config.py), e.g. --set retune_steps=50. Repeatable."),
+        click.option("--eval-data", default=None,
+                     help="Dataset spec whose test split gives the metrics stored in the delta."),
+        click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+                     help="Where to write the delta."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def module_lines(delta) -> list[str]:
+    """One line per module of a built delta (R, R_s, mask density, held-out loss per R)."""
+    from pnc_pack.format.compose import split
+
+    lines = []
+    _, parts = split(delta)
+    for i, p in enumerate(parts):
+        m = p.metrics
+        kept, total = sum(k.kept for k in p.module.masks), sum(k.filters for k in p.module.masks)
+        density = kept / total if total else 1.0
+        line = (f"module {i}: {p.module.source.short()} clones {', '.join(p.class_names)}: "
+                f"R={p.module.target_position} R_s={p.module.source_position}, mask density {density:.3f}")
+        if isinstance(m.get("loss_per_R"), dict):
+            line += "; held-out loss per R: " + ", ".join(f"R={r}: {v['total']:.4f}" for r, v in m["loss_per_R"].items())
+        lines.append(line)
+    return lines
+
+
+def eval_lines(e: dict) -> list[str]:
+    """Ori / Tar / Avg, and accuracy per functionality (the supplementary's Table 3) when present."""
+    if e.get("k"):
+        lines = [f"Ori {100 * e['ori']:.2f}%  Tar {100 * e['tar']:.2f}%  Avg {100 * e['avg']:.2f}%  "
+                 f"({e['samples']} test images, {e['n_old']} target + {e['k']} cloned classes)"]
+    else:
+        lines = [f"target alone (no module): {100 * e['ori']:.2f}% ({e['samples']} test images)"]
+    for f in e.get("functionalities", []):
+        acc = "-" if f["acc"] is None else f"{100 * f['acc']:.2f}%"
+        routed = e.get("routing", {}).get(f["name"], {})
+        away = ", ".join(f"{100 * v:.1f}% to {k}" for k, v in routed.items() if k != f["name"] and v)
+        lines.append(f"  {f['name']:<10} ({', '.join(f['classes'])}): {acc}" + (f"   [misrouted: {away}]" if away else ""))
+    return lines
