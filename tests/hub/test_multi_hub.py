@@ -1,0 +1,51 @@
+"""A clone of several sources through the Hub: build against hf:// references, push, and on another machine (empty
+cache, no token) pull, inspect, evaluate per functionality, remove a module and apply what is left."""
+
+from __future__ import annotations
+
+import json
+
+import pnc_pack.hub as hub_api
+from pnc_pack.format import codec
+
+TINY = dict(steps=10, retune_steps=2, masks_per_anchor=4, pool_size=500, data_fraction=0.5)
+
+
+def test_two_sources_push_pull_eval_remove(hf_env, run_child, tmp_path):
+    from pnc_pack.build.multi import build_multi
+    from pnc_pack.data import load_dataset
+    from pnc_pack.zoo.pretrained import save_pretrained
+    from pnc_pack.zoo.training import train_model
+
+    digits = load_dataset("digits")
+    for name, classes in (("target", [0, 1, 2, 3, 4]), ("a", [5, 6, 7]), ("b", [7, 8, 9])):
+        model, config = train_model("lenet5", None, digits, classes, epochs=2, seed=0)
+        hub_api.publish_model(save_pretrained(model, config, tmp_path / "zoo" / name), f"org/lenet5-{name}")
+    delta = build_multi("hf://org/lenet5-target", [("hf://org/lenet5-a@main", [5, 6]), ("hf://org/lenet5-b", [8, 9])],
+                        digits, seed=0, **TINY)
+    assert not delta.has_local_refs and [m.source.repo_id for m in delta.modules] == ["org/lenet5-a", "org/lenet5-b"]
+    commit = hub_api.push(delta, "org/clone-multi")
+    card = hf_env.hub.repos["org/clone-multi"].commits[commit].files["README.md"].decode()
+    assert "org/lenet5-a" in card and "org/lenet5-b" in card
+
+    env = hf_env.machine("receiver")
+    dest = tmp_path / "pulled.pncd"
+    got = run_child("cli", "pull", f"org/clone-multi@{commit}", "-o", str(dest), "--json", env=env)
+    assert got.returncode == 0, got
+    assert dest.read_bytes() == codec.dumps(delta) and len(got.json()["refs"]) == 3
+    got = run_child("cli", "inspect", str(dest), "--json", env=env)
+    assert got.returncode == 0 and len(got.json()["modules"]) == 2
+    got = run_child("cli", "eval", f"hf://org/clone-multi@{commit}", "--data", "digits", "--json", env=env)
+    assert got.returncode == 0, got
+    ev = got.json()
+    assert [f["classes"] for f in ev["functionalities"]] == [["0", "1", "2", "3", "4"], ["5", "6"], ["8", "9"]]
+    assert ev["functionalities"][1]["source"].startswith("org/lenet5-a@")
+
+    one = tmp_path / "one.pncd"
+    got = run_child("cli", "remove", str(dest), "--source", "org/lenet5-a", "-o", str(one), "--json", env=env)
+    assert got.returncode == 0, got
+    assert [m["classes"] for m in json.loads(got.stdout)["modules"]] == [["8", "9"]]
+    got = run_child("cli", "apply", str(one), "--eval-data", "digits", "--json",
+                    env=hf_env.machine("receiver", offline=True))  # every model is in the receiver's cache now
+    assert got.returncode == 0, got
+    assert got.json()["eval"]["k"] == 2
