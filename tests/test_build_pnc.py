@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+import torch
 
 from pnc_pack.build import build_clone
 from pnc_pack.errors import UsageError
@@ -64,3 +65,20 @@ def test_bad_requests_are_usage_errors(zoo, digits):
         build_clone(zoo["source"], zoo["target"], digits, [2], **FAST)
     with pytest.raises(UsageError, match="unknown build setting"):
         build_clone(zoo["source"], zoo["target"], digits, [5], no_such_setting=1)
+
+
+def test_routing_is_calibrated_on_held_out_anchors(built, zoo, digits):
+    """The new-class biases are shifted so that the configured share of held-out D_t images routes to a cloned
+    class; the shift is the only difference from the same build without calibration."""
+    from pnc_pack.clone.convert import from_raw
+
+    cal = built.metrics["calibration"]
+    assert abs(cal["held_out_recall_after"] - 0.95) <= 0.06  # a quantile over a few dozen held-out anchors
+    raw = build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, eval_data=digits, route_recall=None,
+                      **FAST)
+    assert "calibration" not in raw.metrics
+    b_cal, b_raw = (from_raw(d.classifier["new.0.bias"]) for d in (built, raw))
+    assert torch.allclose(b_cal, b_raw - cal["bias_shift"], atol=1e-5)
+    assert raw.classifier["new.0.weight"] == built.classifier["new.0.weight"]
+    with pytest.raises(UsageError, match="route_recall"):
+        build_clone(zoo["source"], zoo["target"], digits, CLONE, route_recall=1.5, **FAST)

@@ -66,7 +66,7 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
         nx, ny, nxh, nyh = nx[:0], ny[:0], nxh[:0], nyh[:0]
     px, py, pg = pool(X[tr], y[tr], b[tr], g[tr], cfg.pool_size, cfg.grid, gen)
     hx, hy, hg = pool(X[ho], y[ho], b[ho], g[ho], max(1, cfg.pool_size // 4), cfg.grid, gen)
-    p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), px, py, pg, hx, hy, hg, nx, ny, nxh, nyh)
+    p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), px, py, pg, hx, hy, hg, nx, ny, nxh, nyh, X[ho])
     info = {"anchors": int(len(tr)), "held_out": int(len(ho)), "surrogate_r2": round(r2, 4),
             "negatives": int(len(nx)), "negatives_held_out": int(len(nxh))}
     return p, info
@@ -127,7 +127,10 @@ def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> t
     final = S.held_out_loss(p, br, cfg)
     if not all(torch.isfinite(torch.tensor(v)) for v in final.values()):
         raise BuildError(f"training diverged (held-out loss {final})")
-    return br, {"loss_per_R": {str(r): report[r] for r in sorted(report)}, "R": best, "final_held_out": final}
+    out = {"loss_per_R": {str(r): report[r] for r in sorted(report)}, "R": best, "final_held_out": final}
+    if cfg.route_recall is not None and p.anchors_ho is not None and len(p.anchors_ho):
+        out["calibration"] = S.calibrate(p, br, cfg.route_recall)
+    return br, out
 
 
 def to_module(p: S.Problem, br: S.Branch, source_ref, clone_idx) -> tuple[ClonedModule, dict]:
@@ -184,7 +187,8 @@ def build_clone(source, target, dataset, clone_classes, *, seed: int = 0, eval_d
     kept = sum(m.kept for m in module.masks)
     filters = sum(m.filters for m in module.masks)
     metrics = {"R": found["R"], "R_s": br.R_s, "loss_per_R": found["loss_per_R"],
-               "final_held_out": found["final_held_out"], "mask_density": round(kept / filters, 4) if filters else 1.0,
+               "final_held_out": found["final_held_out"], **{k: found[k] for k in ("calibration",) if k in found},
+               "mask_density": round(kept / filters, 4) if filters else 1.0,
                **info}
     delta = CloneDelta(
         target=tgt_ref, target_blocks=tgt.num_blocks, modules=(module,), classifier_kind="target-head-linear",

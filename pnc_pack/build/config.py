@@ -21,19 +21,32 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   call them a cloned class; on those the clone must predict the target's class.
 - R* = argmin of the held-out loss (a stratified ``holdout`` share of the anchors, never trained on).
 - after binarising, adapter and classifier are re-tuned for ``retune_steps`` with the binary masks.
-- Measured on full MNIST (LeNet-5 target 0-4 at 99.7%, source 5-9; 10% of D_t; seed 0; Ori/Tar/Avg on the test
-  set; `python -m tools.bench mnist_pnc --data idx:data/mnist`):
+- routing calibration (an addition): the new classes' biases are shifted by one common amount so that a share
+  ``route_recall`` of the held-out D_t anchors (unperturbed) has its largest new logit above the largest target
+  logit. Training alone leaves the operating point wherever the negatives' weight puts it; this sets it from data
+  the builder has, and it is what keeps Ori near the target's.
+- Measured on full MNIST (LeNet-5 target 0-4 at 99.67%, source 5-9; 10% of D_t; seed 0; Ori/Tar/Avg on the test
+  set; `python -m tools.bench mnist_pnc --data idx:data/mnist`, variants with overrides):
 
-  ==========================  =====================  =====================
-  variant                     S (clone 5)            M (clone 5,6,7)
-  ==========================  =====================  =====================
-  neg_weight 1                95.9 / 98.9 / 96.4     94.9 / 98.2 / 96.1
-  neg_weight 3 (default)      96.8 / 97.8 / 97.0     96.4 / 96.9 / 96.6
-  paper, PNC (full)           96.4 / 99.7 / 97.0     96.2 / 97.8 / 96.8
-  ==========================  =====================  =====================
+  ==============================  =====================  =====================
+  variant                         S (clone 5)            M (clone 5,6,7)
+  ==============================  =====================  =====================
+  neg_weight 1, 300 steps         95.9 / 98.9 / 96.4     94.9 / 98.2 / 96.1
+  neg_weight 3, 300 steps         96.8 / 97.8 / 97.0     96.4 / 96.9 / 96.6
+  + calibration 0.95              98.0 / 95.3 / 97.6     97.6 / 95.3 / 96.8
+  + 200 steps (default)           98.2 / 95.1 / 97.7     97.7 / 95.4 / 96.9
+  paper, PNC (full)               96.4 / 99.7 / 97.0     96.2 / 97.8 / 96.8
+  ==============================  =====================  =====================
 
-  The negatives' weight moves Ori against Tar almost one for one, as PAPER.md §8 found for any routing rule;
-  without negatives (neg_weight 0) the clone degrades toward Direct Ensemble. R* was 1 for S and 0 for M.
+  Calibrating the same clones for other recalls (held-out share routed new -> test Ori/Tar/Avg), S: 0.95 ->
+  98.0/95.3/97.6, 0.97 -> 95.8/98.7/96.3, 0.98 -> 94.4/99.2/95.2; M: 0.95 -> 97.7/95.3/96.8, 0.97 ->
+  97.0/96.3/96.8, 0.98 -> 95.6/97.4/96.3. The same calibration applied to Direct Ensemble (no training) gives
+  S 98.4/95.7/97.9 and M 96.9/95.4/96.3 at 0.95: on these models a linear routing rule over the two networks'
+  outputs and features reaches about 98 (S) and 96.5-97 (M), and the issue's goal (AvgS >= 98, AvgM >= 97.5 with
+  Ori >= 98.2) lies just beyond it. Measured and not adopted: a Mahalanobis novelty term over [f_t, f_s] fitted
+  on D_t (rank 8-32) added to the calibrated margin: M +0.4 to +0.6 Avg, S -0.2 to -1.5 (numbers in the builder
+  issue's note). The target's own confidence (max softmax, logsumexp) is no signal here: the target is as
+  confident on the cloned classes' images as on its own (at 95% held-out recall it keeps only 22-45% of Ori).
 - optimiser Adam, ``lr`` for adapter/classifier, ``mask_lr`` for mask scores; ``steps`` per position with
   batches of ``batch_size`` perturbed samples (and as many negatives): a fixed budget rather than "epochs", so
   build time does not grow with |D_t| (the paper's 10 epochs of 100 masks per anchor take minutes on a CPU).
@@ -55,7 +68,7 @@ class BuildConfig:
     kernel_width: float = 0.25
     ridge: float = 1e-2
     holdout: float = 0.2
-    steps: int = 300
+    steps: int = 200
     pool_size: int = 20000  # perturbed samples kept (their frozen activations are computed once per position)
     retune_steps: int = 100
     batch_size: int = 128
@@ -70,6 +83,7 @@ class BuildConfig:
     neg_weight: float = 3.0
     neg_target_conf: float = 0.9
     neg_source_max: float = 0.5
+    route_recall: float | None = 0.95  # held-out D_t share routed to the cloned classes after calibration (None: off)
     search: bool = True  # False: no position search, R = 0 (the "PNC w/o Insert" ablation)
     localize: bool = True  # False: no mask and no L_loc (the "PNC w/o Local" ablation)
     positions: tuple[int, ...] | None = None  # restrict the search to these target positions
@@ -79,6 +93,8 @@ class BuildConfig:
             raise UsageError(f"data_fraction must be in (0, 1], got {self.data_fraction}")
         if self.grid < 1 or self.masks_per_anchor < 1 or self.steps < 1 or self.batch_size < 1:
             raise UsageError("grid, masks_per_anchor, steps and batch_size must be positive")
+        if self.route_recall is not None and not 0 < self.route_recall <= 1:
+            raise UsageError(f"route_recall must be in (0, 1] or None, got {self.route_recall}")
         if not 0 <= self.mask_rate < 1 or not 0 < self.holdout < 1:
             raise UsageError("mask_rate must be in [0, 1) and holdout in (0, 1)")
 

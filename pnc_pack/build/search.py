@@ -44,6 +44,7 @@ class Problem:
     neg_y: torch.Tensor
     neg_x_ho: torch.Tensor
     neg_y_ho: torch.Tensor
+    anchors_ho: torch.Tensor | None = None  # the held-out D_t images themselves, unperturbed (for calibration)
 
     @property
     def k(self) -> int:
@@ -198,6 +199,21 @@ def held_out_loss(p: Problem, br: Branch, cfg: BuildConfig) -> dict:
     out = {k: round(float(v), 6) for k, v in parts.items()}
     out["total"] = round(float(total(parts, cfg)), 6)
     return out
+
+
+@torch.no_grad()
+def calibrate(p: Problem, br: Branch, recall: float) -> dict:
+    """Shift the new classes' biases so that a share ``recall`` of the held-out D_t anchors (unperturbed, never
+    trained on) is routed to a cloned class, i.e. max new logit > max target logit. Returns what was measured."""
+    fz = freeze(p, br.R, br.R_s, p.anchors_ho, False)
+    logits = clone_logits(p, br, fz)
+    margin = logits[:, p.n_old:].max(1).values - logits[:, :p.n_old].max(1).values
+    before = float((margin > 0).float().mean())
+    shift = float(torch.quantile(margin, 1 - recall))
+    br.head.bias -= shift
+    after = float((margin - shift > 0).float().mean())
+    return {"bias_shift": round(shift, 6), "held_out_recall_before": round(before, 4),
+            "held_out_recall_after": round(after, 4)}
 
 
 def binarize(br: Branch) -> dict:
