@@ -110,6 +110,18 @@ def test_export_round_trip_gives_identical_logits(delta_file, tmp_path, zoo):
     assert again.output_labels == cloned.output_labels
 
 
+def test_a_damaged_offline_file_is_refused(delta_file, tmp_path):
+    from pnc_pack.errors import FormatError
+
+    export_cloned(apply(delta_file), tmp_path / "offline")
+    f = tmp_path / "offline" / "model.safetensors"
+    data = f.read_bytes()
+    for bad in (data[:-1], data + b"\0", b"\xff" * 8 + data[8:]):
+        f.write_bytes(bad)
+        with pytest.raises(FormatError, match="safetensors"):
+            load_cloned(tmp_path / "offline")
+
+
 @pytest.mark.parametrize("damage", ["noise", "2-bit"])
 def test_repair_brings_a_damaged_clone_back(built, digits, damage):
     from pnc_pack.clone.damage import perturb, quantize
