@@ -28,6 +28,7 @@ class DemoConfig:
     data_fraction: float | None = 0.3  # of the to-be-cloned samples (the paper: 0.3; 0.1 on full MNIST)
     hub: bool = False  # publish models, push and pull deltas through HF_ENDPOINT
     hub_namespace: str = "pnc-demo"
+    build: dict = field(default_factory=dict)  # BuildConfig overrides (tests use short runs)
     timings: dict = field(default_factory=dict)
 
 
@@ -116,7 +117,7 @@ def run_demo(cfg: DemoConfig, progress=None) -> dict:
     clones = {}
     for name, classes in (("S", cfg.clone_s), ("M", cfg.clone_m)):
         out = work / f"clone-{name.lower()}.pncd"
-        kw = {} if cfg.data_fraction is None else {"data_fraction": cfg.data_fraction}
+        kw = dict(cfg.build) if cfg.data_fraction is None else {**cfg.build, "data_fraction": cfg.data_fraction}
         with clock(f"build clone {name}"):
             delta = build_clone(source_spec, target_spec, dataset, list(classes), seed=cfg.seed,
                                 eval_data=dataset, progress=progress, **kw)
