@@ -43,6 +43,18 @@ def _cli_repair(path: Path, out: Path, data: str, samples: int, epochs: int) -> 
     return json.loads(proc.stdout)["repair"], time.perf_counter() - t0
 
 
+def _code_version() -> str:
+    """The commit the benchmark ran at, and whether the working tree had changes (results travel with code)."""
+    git = ["git", "-C", str(Path(__file__).resolve().parent)]
+    try:
+        head = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head}{' with uncommitted changes' if dirty else ''}" if head else "unknown"
+
+
 def main(argv):
     ap = argparse.ArgumentParser(prog="python -m tools.bench repair")
     ap.add_argument("--data", default=None, help="default: idx:data/mnist if present, else mnist5k")
@@ -87,7 +99,7 @@ def main(argv):
     print(f"undamaged M clone {CLONE}: {good}")
     command = "python -m tools.bench repair" + (f" --data {args.data}" if args.data else "") + \
         (f" --steps {args.steps}" if args.steps else "")
-    out = {"command": command, "machine": machine(), "data": data, "clone": CLONE, "seed": args.seed,
+    out = {"command": command, "machine": machine(), "code": _code_version(), "data": data, "clone": CLONE, "seed": args.seed,
            "data_fraction": args.data_fraction, "builder_steps": args.steps or "default", "build_seconds": build_s,
            "repair_samples": args.samples, "repair_epochs": args.repair_epochs, "undamaged": good, "rows": []}
     out["delta_tensors"] = {**{f"adapter.{k}": list(v.shape) for k, v in delta.modules[0].adapter.items()},
@@ -123,9 +135,18 @@ def main(argv):
     out["goal_within_1_point"] = all(g >= -1.0 for g in gaps)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "repair.json").write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
-    lines = [f"Repair on `{data}`: M clone {CLONE}, {args.data_fraction:.0%} of D_t, builder steps "
-             f"{out['builder_steps']}; undamaged Ori/Tar/Avg {good['ori']}/{good['tar']}/{good['avg']}. Repair: "
-             f"{args.samples} samples, {args.repair_epochs} epochs, adapter and classifier only.", "",
+    (RESULTS / "repair.md").write_text(markdown(out))
+    print(markdown(out))
+    return 0
+
+
+def markdown(out: dict) -> str:
+    """repair.md from repair.json's content."""
+    good = out["undamaged"]
+    lines = [f"Repair on `{out['data']}` (code {out.get('code', 'unknown')}): M clone {out['clone']}, "
+             f"{out['data_fraction']:.0%} of D_t, builder steps {out['builder_steps']} (build "
+             f"{out['build_seconds']} s); undamaged Ori/Tar/Avg {good['ori']}/{good['tar']}/{good['avg']}. Repair: "
+             f"{out['repair_samples']} samples, {out['repair_epochs']} epochs, adapter and classifier only.", "",
              "| damage | seed | via | Avg before (vs undamaged) | Avg after (vs undamaged) | Ori/Tar before | "
              "Ori/Tar after | repair s |", "|---|---|---|---|---|---|---|---|"]
     for r in out["rows"]:
@@ -137,6 +158,4 @@ def main(argv):
               "scale per tensor, so a tensor of one or two numbers is exact at any width."]
     lines += ["", f"Goal (Avg back within 1 point of the undamaged clone) met for every row: "
               f"{'yes' if out['goal_within_1_point'] else 'no'} (worst {out['worst_gap_after']:+.2f})."]
-    (RESULTS / "repair.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+    return "\n".join(lines) + "\n"
