@@ -28,8 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
-
 _PEAK = """
 import sys, json
 def hwm():
@@ -127,12 +125,12 @@ def main(argv):
         for arch, a in (("lenet5", {"num_classes": 5}), ("resnet18", {"num_classes": 5, "width": 64})):
             rows.append(bench(arch, a, args.repeat, Path(tmp)))
             print(json.dumps(rows[-1]))
-    from pnc_pack.fsutil import atomic_write
+    from tools.bench import write_result
     from tools.bench.report import machine
 
     cpu_flags = next((ln for ln in open("/proc/cpuinfo") if ln.startswith("flags")), "").split()
     out = {"command": "python -m tools.bench loader" + (f" --repeat {args.repeat}" if args.repeat != 15 else ""),
            "machine": machine(), "load_average_before": load_before, "openssl": ssl.OPENSSL_VERSION,
            "cpu_sha_ni": "sha_ni" in cpu_flags, "rows": rows}
-    atomic_write(RESULTS / "loader.json", (json.dumps(out, indent=2, sort_keys=True) + "\n").encode())
+    write_result("loader", out)
     return 0

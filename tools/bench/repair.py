@@ -25,7 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from tools.bench import write_result
+
 CLONE = [5, 6, 7]
 
 
@@ -133,9 +134,7 @@ def main(argv):
     gaps = [r["avg_gap_after"] for r in out["rows"]]
     out["worst_gap_after"] = min(gaps)
     out["goal_within_1_point"] = all(g >= -1.0 for g in gaps)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "repair.json").write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
-    (RESULTS / "repair.md").write_text(markdown(out))
+    write_result("repair", out, markdown(out))
     print(markdown(out))
     return 0
 
