@@ -4,8 +4,9 @@ A clone can arrive damaged (quantised tensors, noise in transit) or be applied o
 falls short. ``repair`` trains only ``cloned.trainable_parameters()`` (the adapters and the classifier) with
 cross-entropy on the receiver's samples of the clone's classes (the target's classes included, so that the new
 heads also learn what is not theirs); masks (fixed tensors, never parameters), the target and the sources stay
-frozen (their state is hashed before and after: any change raises BuildError). Accuracy on the dataset's test split is measured before and after. ``repaired_delta`` turns the
-result back into a delta that keeps every reference and records the repair in its provenance.
+frozen (their state is hashed before and after: any change raises BuildError). Accuracy on the dataset's test
+split is measured before and after. ``repaired_delta`` turns the result back into a delta that keeps every
+reference and records the repair in its provenance.
 """
 
 from __future__ import annotations

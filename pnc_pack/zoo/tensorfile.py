@@ -107,5 +107,6 @@ def parse(buf: bytearray, where: str) -> tuple[dict[str, torch.Tensor], dict]:
         else:
             out[name] = torch.frombuffer(buf, dtype=dt, count=(e - b) // dt.itemsize, offset=offset).reshape(shape)
         if dt is torch.bool and bool((out[name].view(torch.uint8) > 1).any()):
-            raise FormatError(f"{where}: not a valid safetensors file: tensor {name!r} has a BOOL byte other than 0 or 1")
+            raise FormatError(f"{where}: not a valid safetensors file: tensor {name!r} has a BOOL byte other than 0 "
+                              "or 1")
     return out, meta

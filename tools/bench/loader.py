@@ -132,5 +132,35 @@ def main(argv):
     out = {"command": "python -m tools.bench loader" + (f" --repeat {args.repeat}" if args.repeat != 15 else ""),
            "machine": machine(), "load_average_before": load_before, "openssl": ssl.OPENSSL_VERSION,
            "cpu_sha_ni": "sha_ni" in cpu_flags, "rows": rows}
-    write_result("loader", out)
+    write_result("loader", out, markdown(out))
+    print(markdown(out))
     return 0
+
+
+def markdown(out: dict) -> str:
+    """loader.md from loader.json's content: the issue's three goals, then the sha256 measurements."""
+    lines = [f"Loader benchmark (`{out['command']}`); load average before: {out.get('load_average_before')} on 2 "
+             f"shared cores; {out.get('openssl')}, CPU SHA-NI: {'yes' if out.get('cpu_sha_ni') else 'no'}. Times: "
+             "median of the runs (best in brackets).", "",
+             "| model | delta / offline | apply s | load offline s | apply / load (goal <= 1.5) | peak RSS of apply / "
+             "models (goal < 2) |", "|---|---|---|---|---|---|"]
+    for r in out["rows"]:
+        lines.append(f"| {r['arch']} ({r['models_bytes'] / 1e6:.1f} MB of models) | "
+                     f"{100 * r['delta_share_of_offline']:.3f}% | {r['apply_s']} ({r['apply_best_s']}) | "
+                     f"{r['load_offline_s']} ({r['load_offline_best_s']}) | "
+                     f"{r['apply_over_load']} ({r['apply_over_load_best']}) | {r['peak_over_models']} "
+                     f"(+{r['apply_peak_extra_mib']} MiB) |")
+    lines += ["", "Peak RSS is the growth of a fresh process's high-water mark over its state after importing the "
+              "code; for LeNet-5 it is the loader's fixed cost (threads, lazy imports), not its 0.5 MB of weights."]
+    names = {"sha256_in_memory": "hashlib on bytes in memory (the CPU's ceiling)",
+             "sha256_file": "`sha256_file`: the reference check of verify / pinning / the Hub cache",
+             "read_and_hash_one_file": "apply's read of one file into fresh memory, hashed as read",
+             "read_no_hash_one_file": "the same read without the hash",
+             "apply_read_and_hash_both_models": "apply's read and hash of both models (threads above 8 MiB)"}
+    lines += ["", "sha256 throughput, GB/s (goal >= 1), median (best):", "",
+              "| measurement | " + " | ".join(r["arch"] for r in out["rows"]) + " |",
+              "|---|" + "---|" * len(out["rows"])]
+    for key, label in names.items():
+        lines.append(f"| {label} | " + " | ".join(f"{r[key + '_gb_per_s']} ({r[key + '_best_gb_per_s']})"
+                                                  for r in out["rows"]) + " |")
+    return "\n".join(lines) + "\n"

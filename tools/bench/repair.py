@@ -3,13 +3,14 @@
 LeNet-5 target on 0-4, source on 5-9 (trained once and cached by :mod:`tools.bench.mnist_pnc`), the M clone
 (5, 6, 7) built with 10% of D_t. Its adapter and classifier tensors are then damaged two ways
 (:mod:`pnc_pack.clone.damage`): rounded to each of ``--bits`` bits (one scale per tensor), and perturbed with
-Gaussian noise of each of ``--noise`` times each tensor's RMS. Each damaged delta is repaired the way a receiver would, with the command line::
+Gaussian noise of each of ``--noise`` times each tensor's RMS. Each damaged delta is repaired the way a receiver
+would, with the command line::
 
     pnc-pack apply damaged.pncd --repair-data idx:data/mnist --repair-samples 300 -o repaired.pncd --json
 
 (adapter and classifier only; ``--samples`` training images stratified over the clone's 8 output classes, the
-target's 0-4 included so that the new heads also learn what is *not* theirs), and the written
-repaired delta is applied again and evaluated. Further repair seeds (other sample draws) go through the same
+target's 0-4 included so that the new heads also learn what is *not* theirs), and the written repaired delta is
+applied again and evaluated. Further repair seeds (other sample draws) go through the same
 ``pnc_pack.clone.repair.repair`` in-process. Ori / Tar / Avg on the whole test split, against the undamaged clone.
 Writes tools/bench/results/repair.json and .md.
 
@@ -100,7 +101,8 @@ def main(argv):
     print(f"undamaged M clone {CLONE}: {good}")
     command = "python -m tools.bench repair" + (f" --data {args.data}" if args.data else "") + \
         (f" --steps {args.steps}" if args.steps else "")
-    out = {"command": command, "machine": machine(), "code": _code_version(), "data": data, "clone": CLONE, "seed": args.seed,
+    out = {"command": command, "machine": machine(), "code": _code_version(), "data": data, "clone": CLONE,
+           "seed": args.seed,
            "data_fraction": args.data_fraction, "builder_steps": args.steps or "default", "build_seconds": build_s,
            "repair_samples": args.samples, "repair_epochs": args.repair_epochs, "undamaged": good, "rows": []}
     out["delta_tensors"] = {**{f"adapter.{k}": list(v.shape) for k, v in delta.modules[0].adapter.items()},
