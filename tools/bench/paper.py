@@ -91,6 +91,8 @@ def parse_args(argv):
                     + ",".join(METHOD_ORDER))
     ap.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     ap.add_argument("--tag", default="", help="suffix of the result files (paper-<dataset><tag>.json)")
+    ap.add_argument("--reuse", action="store_true", help="reuse the stored rows of seeds already run with the "
+                    "same settings (<workdir>/<dataset>/<arch>/seed<S>/paper-run.json)")
     ap.add_argument("--no-report", action="store_true", help="do not regenerate RESULTS.md")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on this 2-core machine, "
                     "shared with other work, LeNet-5 training measured 5,055 img/s with 1 thread and 280 img/s with "
@@ -187,6 +189,40 @@ def run_seed(args, dataset, seed: int, log=print) -> dict:
         out["settings"][setting] = {"clone": list(clone), "dt_samples": int(len(yd)), "rows": rows,
                                     "r_search": r_search}
     return out
+
+
+def seed_key(args) -> dict:
+    """Everything a seed's rows depend on besides the seed: a cached seed is reused only when all of it matches."""
+    from tools.bench import _pnc_rows as pnc_rows
+
+    return {"data": args.data, "arch": args.arch, "target_classes": args.target_classes,
+            "source_classes": args.source_classes, "clone_s": args.clone_s, "clone_m": args.clone_m,
+            "data_fraction": args.data_fraction, "epochs": args.epochs, "ft_epochs": args.ft_epochs,
+            "pnc_steps": args.pnc_steps, "zoo_label_smoothing": args.zoo_label_smoothing, "methods": args.methods,
+            "pnc_config": pnc_rows.config_dict(args.data_fraction, args.pnc_steps)}
+
+
+def cached_seed(args, dataset, seed: int, log=print) -> dict:
+    """run_seed, or its stored rows (``<workdir>/.../seed<S>/paper-run.json``) when ``--reuse`` and the key matches.
+
+    Every finished seed is stored, so ``--seeds 0,1,2 --reuse`` after ``--seeds 0`` only runs seeds 1 and 2.
+    """
+    from pnc_pack.fsutil import atomic_write
+
+    path = args.workdir / slug(args.data) / args.arch / f"seed{seed}" / "paper-run.json"
+    key = json.loads(json.dumps(seed_key(args)))
+    if args.reuse and path.is_file():
+        stored = json.loads(path.read_text())
+        if stored.get("key") == key:
+            log(f"seed {seed}: reusing the stored rows of {path}")
+            return {**stored["run"], "cached": True}
+        log(f"seed {seed}: stored rows at {path} were made with other settings; running again")
+    t0 = time.perf_counter()
+    run = run_seed(args, dataset, seed, log=log)
+    run["wall_s"] = round(time.perf_counter() - t0, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps({"key": key, "run": run}, indent=1).encode())
+    return run
 
 
 # -- aggregation ----------------------------------------------------------------------------------------------------
@@ -287,15 +323,38 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     dataset = load_dataset(args.data)
     _log(f"paper: {dataset!r}, arch {args.arch}, seeds {seeds}, torch threads {torch.get_num_threads()}")
-    runs = [run_seed(args, dataset, s, log=_log) for s in seeds]
-    table = aggregate(runs, args.methods)
     from tools.bench import baselines as B
     from tools.bench import _pnc_rows as pnc_rows
 
     defs = {**B.DEFINITIONS, **pnc_rows.definitions()}
-    result = {
+    runs = []
+    for s in seeds:
+        runs.append(cached_seed(args, dataset, s, log=_log))
+        if len(runs) < len(seeds):  # partial results after every seed but the last: a killed run keeps its seeds
+            partial = _result(args, argv, seeds, runs, defs, t0, load_start, dataset)
+            report.write_paper(partial, args.out, tag=args.tag)
+            _log(f"paper: wrote the partial table of seeds {partial['seeds_done']} of {seeds}")
+    result = _result(args, argv, seeds, runs, defs, t0, load_start, dataset)
+    paths = report.write_paper(result, args.out, tag=args.tag)
+    print(report.paper_table_md(result))
+    print(result["judgement"]["summary"])
+    print(f"paper: {result['wall_s']:.0f}s in all; wrote " + ", ".join(str(p) for p in paths))
+    if not args.no_report and args.out.resolve() == RESULTS.resolve():
+        print(f"paper: regenerated {report.write_results_md()}")
+    return 0
+
+
+def _result(args, argv, seeds, runs, defs, t0, load_start, dataset) -> dict:
+    import torch
+
+    from tools.bench import _pnc_rows as pnc_rows
+    from tools.bench import report
+
+    table = aggregate(runs, args.methods)
+    return {
         "benchmark": "paper", "dataset": slug(args.data), "data_spec": args.data, "dataset_repr": repr(dataset),
-        "arch": args.arch, "seeds": seeds,
+        "arch": args.arch, "seeds": seeds, "seeds_done": [r["seed"] for r in runs],
+        "partial": len(runs) < len(seeds),
         "command": "python -m tools.bench paper " + " ".join(shlex.quote(a) for a in
                                                              (sys.argv[1:] if argv is None else argv)),
         "settings": {"target_classes": args.target_classes, "source_classes": args.source_classes,
@@ -309,14 +368,9 @@ def main(argv=None) -> int:
         "runs": runs, "table": table, "judgement": judge(table),
         "wall_s": round(time.perf_counter() - t0, 1),
         "loadavg_1min": {"start": load_start, "end": _loadavg()},
+        "seed_wall_s": {str(r["seed"]): r.get("wall_s") for r in runs},
+        "cached_seeds": [r["seed"] for r in runs if r.get("cached")],
     }
-    paths = report.write_paper(result, args.out, tag=args.tag)
-    print(report.paper_table_md(result))
-    print(result["judgement"]["summary"])
-    print(f"paper: {result['wall_s']:.0f}s in all; wrote " + ", ".join(str(p) for p in paths))
-    if not args.no_report and args.out.resolve() == RESULTS.resolve():
-        print(f"paper: regenerated {report.write_results_md()}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -83,8 +83,56 @@ def _bytes(n) -> str:
     return f"{n:,}"
 
 
+GOALS = {"mnist": {"AvgS": 98.0, "AvgM": 97.5}}  # the builder issue's goals, carried into issue 7 (full MNIST)
+PEFT = ("lora", "lora_kd", "lora_kd_neg")
+
+
+def _ms(row: dict, col: str) -> str:
+    v, sd = row.get(col), row.get(f"{col}_std")
+    return "—" if v is None else (f"{v:.2f} ± {sd:.2f}" if sd else f"{v:.2f}")
+
+
+def verdict(result: dict) -> list[str]:
+    """Plain sentences: PNC (full) against Continual + KD and Direct Ensemble, against PEFT, and the MNIST goals."""
+    rows = {r["method"]: r for r in result["table"]}
+    pnc = rows.get("pnc")
+    done = result.get("seeds_done", result.get("seeds", []))
+    head = (f"{result['dataset']} ({len(done)} seed(s) {done}"
+            + (f" of {result['seeds']}, PARTIAL" if result.get("partial") else "") + ", Avg as mean ± std)")
+    if pnc is None or pnc.get("AvgS") is None:
+        return [f"{head}: PNC (full) was not run, nothing to judge."]
+    out = []
+    for other in ("continual_kd", "ensemble") + PEFT + ("continual_kd_neg",):
+        o = rows.get(other)
+        if o is None or o.get("AvgS") is None:
+            continue
+        cmp = []
+        for st in ("S", "M"):
+            a, b = pnc.get(f"Avg{st}"), o.get(f"Avg{st}")
+            if a is None or b is None:
+                continue
+            cmp.append(f"{'**beats**' if a > b else '**does NOT beat**'} it in {st} (Avg{st} {_ms(pnc, 'Avg' + st)} "
+                       f"vs {_ms(o, 'Avg' + st)})")
+        if cmp:
+            who = o["name"] + (" (PEFT)" if other in PEFT else "")
+            out.append(f"{head}, PNC (full) against {who}: " + "; ".join(cmp) + ".")
+    above = [f"{rows[m]['name']} in {st} ({_ms(rows[m], 'Avg' + st)})" for m in ("pnc_no_local", "pnc_no_insert")
+             for st in ("S", "M") if m in rows and rows[m].get(f"Avg{st}") is not None
+             and pnc.get(f"Avg{st}") is not None and rows[m][f"Avg{st}"] >= pnc[f"Avg{st}"]]
+    if above:
+        out.append(f"{head}: ablations at or above PNC (full) on Avg: " + "; ".join(above) + ".")
+    goals = GOALS.get(result["dataset"])
+    if goals:
+        parts = []
+        for col, g in goals.items():
+            v = pnc.get(col)
+            parts.append(f"{col} {_ms(pnc, col)} vs goal >= {g}: **{'met' if v is not None and v >= g else 'NOT met'}**")
+        out.append(f"{head}: issue goals for PNC (full): " + "; ".join(parts) + ".")
+    return out
+
+
 def paper_table_md(result: dict) -> str:
-    n = len(result.get("seeds", [1]))
+    n = len(result.get("seeds_done", result.get("seeds", [1])))
     head = "| Method | " + " | ".join(COLS) + " | download bytes S / M | train s S / M |"
     lines = [head, "|" + "---|" * (len(COLS) + 3)]
     for r in result["table"]:
@@ -100,9 +148,13 @@ def paper_markdown(result: dict, level: int = 1, fig_prefix: str = "") -> str:
     h = "#" * level
     st = result["settings"]
     out = [f"{h} Paper main table — {result['dataset']} ({result['arch']})", ""]
+    if result.get("partial"):
+        out += [f"**Partial result:** seeds {result['seeds_done']} of the {result['seeds']} asked for finished "
+                "(the run was stopped or is still running); the table covers only those.", ""]
+    done = result.get("seeds_done", result["seeds"])
     out += [f"Command: `{result['command']}`", "",
             f"Machine: {machine_line(result['machine'])}. Wall time {result.get('wall_s')} s for "
-            f"{len(result['seeds'])} seed(s) {result['seeds']}, torch threads {st.get('torch_threads', '?')}; 1-minute load "
+            f"{len(done)} seed(s) {done}, torch threads {st.get('torch_threads', '?')}; 1-minute load "
             f"average at start / end {(result.get('loadavg_1min') or {}).get('start')} / "
             f"{(result.get('loadavg_1min') or {}).get('end')} (the machine is shared: times are wall clock).", "",
             f"Data `{result['data_spec']}` ({result.get('dataset_repr', '')}). Target classes {st['target_classes']}, "
@@ -113,12 +165,13 @@ def paper_markdown(result: dict, level: int = 1, fig_prefix: str = "") -> str:
     zoo = [f"seed {r['seed']}: target {r['zoo']['target']['test_accuracy']}, source "
            f"{r['zoo']['source']['test_accuracy']}" for r in result["runs"]]
     out += ["Zoo test accuracy (own classes): " + "; ".join(zoo) + ".", ""]
-    if len(result["seeds"]) > 1:
+    if len(done) > 1:
         out += ["Accuracies in % as mean ± sample std over the seeds; bytes are the median, times the mean.", ""]
     else:
         out += ["Accuracies in %.", ""]
     out += [paper_table_md(result), ""]
     out += [f"**Judgement.** {result['judgement']['summary']}", ""]
+    out += [f"- {line}" for line in verdict(result)] + [""]
     notes = sorted({f"{r['name']}: {r[k]}" for r in result["table"] for k in ("note_S", "note_M") if r.get(k)})
     if notes:
         out += ["Notes: " + " ".join(f"{x}." for x in notes), ""]
@@ -195,24 +248,35 @@ def paper_figures(result: dict, out: Path, stem: str) -> list[Path]:
     paths.append(out / f"{stem}-accuracy.png")
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
-    # 2. R-search loss per position (S and M), every seed, the full PNC row (else any PNC row that has one).
-    series = []
+    # 2. R-search held-out loss per position (the supplementary's Fig. 1): one panel per setting S / M, one line per
+    #    seed, for the full PNC row (else any PNC row that has one); the chosen R* is circled.
+    panels = {}
     for run in result["runs"]:
         for st, s in run["settings"].items():
             rs = s.get("r_search") or {}
-            losses = rs.get("pnc") or next((v for v in rs.values() if v), None)
-            if losses:
-                pts = sorted((int(r), float(v)) for r, v in losses.items() if isinstance(v, (int, float)))
-                series.append((f"{st} seed {run['seed']}", pts))
-    if series:
-        fig, ax = plt.subplots(figsize=(5.5, 4))
-        for label, pts in series:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-        ax.set_xlabel("insertion position R")
-        ax.set_ylabel("search loss")
-        ax.set_xticks(sorted({p[0] for _, pts in series for p in pts}))
-        ax.set_title(f"{result['dataset']}: loss per position (PNC search)")
-        ax.legend()
+            variant = "pnc" if rs.get("pnc") else next((k for k, v in rs.items() if v), None)
+            if variant is None:
+                continue
+            pts = sorted((int(r), float(v)) for r, v in rs[variant].items() if isinstance(v, (int, float)))
+            chosen = (s.get("rows", {}).get(variant) or {}).get("position")
+            if pts:
+                panels.setdefault(st, []).append((f"seed {run['seed']}", pts, chosen, variant))
+    if panels:
+        order = [st for st in ("S", "M") if st in panels] + [st for st in panels if st not in ("S", "M")]
+        fig, axes = plt.subplots(1, len(order), figsize=(4.6 * len(order), 3.8), squeeze=False)
+        for ax, st in zip(axes[0], order):
+            for label, pts, chosen, variant in panels[st]:
+                line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+                for r, v in pts:
+                    if r == chosen:
+                        ax.plot([r], [v], marker="o", markersize=13, markerfacecolor="none",
+                                markeredgecolor=line.get_color())
+            ax.set_xlabel("insertion position R (target block)")
+            ax.set_ylabel("held-out search loss")
+            ax.set_xticks(sorted({p[0] for _, pts, _, _ in panels[st] for p in pts}))
+            ax.set_title(f"setting {st} ({panels[st][0][3]}); circle = chosen R*", fontsize=9)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"{result['dataset']} / {result['arch']}: loss per insertion position", fontsize=10)
         fig.tight_layout()
         paths.append(out / f"{stem}-rsearch.png")
         fig.savefig(paths[-1], dpi=110)
@@ -329,11 +393,14 @@ def generic_markdown(name: str, data, level: int = 2, own_md: str | None = None)
     return "\n".join(out)
 
 
+INLINE_MD = {"scale": "size and speed at a larger scale (CIFAR-shape ResNet-18, LeNet-5)"}
+
+
 def write_results_md(results: Path = RESULTS, path: Path = RESULTS_MD) -> Path:
     """Regenerate RESULTS.md from every JSON in ``results`` (paper tables first, then the others by name)."""
     from pnc_pack.fsutil import atomic_write
 
-    files = sorted(Path(results).glob("*.json"))
+    files = sorted(f for f in Path(results).glob("*.json") if not f.stem.endswith("-quick"))
     paper = [f for f in files if f.name.startswith("paper-")]
     other = [f for f in files if f not in paper]
     out = ["# Benchmark results", "",
@@ -343,6 +410,17 @@ def write_results_md(results: Path = RESULTS, path: Path = RESULTS_MD) -> Path:
            "on.", ""]
     commands = []
     out_sections = []
+    verdicts = []
+    for f in paper:
+        try:
+            data = json.loads(f.read_text())
+            if isinstance(data, dict) and "table" in data:
+                verdicts += verdict(data)
+        except (OSError, ValueError):
+            pass
+    if verdicts:
+        out += ["## Verdict (PNC (full) against the baselines and PEFT; the issue's goals)", ""]
+        out += [f"- {v}" for v in verdicts] + [""]
     for f in paper + other:
         try:
             data = json.loads(f.read_text())
@@ -352,7 +430,15 @@ def write_results_md(results: Path = RESULTS, path: Path = RESULTS_MD) -> Path:
         if isinstance(data, dict) and data.get("command"):
             commands.append(data["command"])
         if f in paper and isinstance(data, dict) and "table" in data:
+            # figures and the per-dataset Markdown are redrawn from the JSON, so that they follow this code
+            figs = paper_figures(data, Path(results), f.stem)
+            data["figures"] = [x.name for x in figs]
+            atomic_write(f.with_suffix(".md"), paper_markdown(data).encode())
             out_sections += [paper_markdown(data, level=2, fig_prefix="results/"), ""]
+        elif f.stem in INLINE_MD and f.with_suffix(".md").is_file():
+            out_sections += [f"## {f.stem}: {INLINE_MD[f.stem]}", "",
+                             f"From `results/{f.stem}.json` (its Markdown, `results/{f.stem}.md`, as written by the "
+                             "benchmark):", "", f.with_suffix(".md").read_text().strip(), ""]
         else:
             md = f.with_suffix(".md")
             out_sections += [generic_markdown(f.stem, data, own_md=md.name if md.is_file() else None), ""]

@@ -1,0 +1,136 @@
+"""Tests of the paper benchmark's entry point and report (tools/bench/paper.py, report.py) and of the scale
+benchmark's pieces (tools/bench/scale.py) that need no training: flag defaults the issue names, per-seed reuse,
+the verdict sentences, the three figures, RESULTS.md sections, and the payload-vs-zstd comparison."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tools.bench import paper, report, scale  # noqa: E402
+
+
+def test_flags_have_the_issues_defaults():
+    a = paper.parse_args(["--data", "mnist5k"])
+    assert a.arch == "lenet5"
+    assert a.target_classes == [0, 1, 2, 3, 4] and a.source_classes == [5, 6, 7, 8, 9]
+    assert a.clone_s == [5] and a.clone_m == [5, 6, 7]
+    assert a.data_fraction == 0.1 and a.seed == 0 and a.seeds is None
+    assert paper.parse_args(["--data", "mnist5k", "--seeds", "0,1,2"]).seeds == [0, 1, 2]
+    with pytest.raises(SystemExit):
+        paper.parse_args(["--data", "mnist5k", "--clone-s", "3"])  # not a source class
+
+
+def _run(seed, avg_pnc, avg_kd, r_losses=None):
+    def row(avg):
+        return {"ori": avg, "tar": avg, "avg": avg, "bytes": 1000, "bytes_note": "x", "train_s": 1.0}
+
+    settings = {}
+    for st in ("S", "M"):
+        rows = {"continual_kd": row(avg_kd), "ensemble": row(avg_kd - 1), "lora": row(avg_kd + 0.5),
+                "pnc": {**row(avg_pnc), "bytes": 3000, "position": 1}}
+        settings[st] = {"clone": [5], "dt_samples": 10, "rows": rows,
+                        "r_search": {"pnc": r_losses or {"0": 0.3, "1": 0.2, "2": 0.4}}}
+    return {"seed": seed, "zoo": {"target": {"test_accuracy": 0.99}, "source": {"test_accuracy": 0.99}},
+            "settings": settings}
+
+
+def _result(runs, dataset="mnist", seeds=None):
+    methods = ["continual_kd", "ensemble", "pnc", "lora"]
+    table = paper.aggregate(runs, methods)
+    return {"benchmark": "paper", "dataset": dataset, "data_spec": "mnist5k", "arch": "lenet5",
+            "seeds": seeds or [r["seed"] for r in runs], "seeds_done": [r["seed"] for r in runs],
+            "partial": seeds is not None and len(seeds) > len(runs),
+            "command": "python -m tools.bench paper --data x",
+            "settings": {"target_classes": [0, 1, 2, 3, 4], "source_classes": [5, 6, 7, 8, 9], "clone_s": [5],
+                         "clone_m": [5, 6, 7], "data_fraction": 0.1, "epochs": 1, "ft_epochs": 1, "pnc_steps": None,
+                         "zoo_label_smoothing": 0.0, "methods": methods, "torch_threads": 1},
+            "machine": report.machine(), "definitions": {}, "runs": runs, "table": table,
+            "judgement": paper.judge(table), "wall_s": 1.0, "loadavg_1min": {}}
+
+
+def test_verdict_names_wins_losses_and_goals():
+    res = _result([_run(0, 98.5, 90.0), _run(1, 98.1, 91.0)])
+    lines = report.verdict(res)
+    text = "\n".join(lines)
+    assert "PNC (full) against Continual + KD: **beats** it in S" in text
+    assert "against PEFT LoRA (PEFT)" in text
+    assert "AvgS 98.30 ± 0.28 vs goal >= 98.0: **met**" in text
+    assert "AvgM 98.30 ± 0.28 vs goal >= 97.5: **met**" in text
+    bad = report.verdict(_result([_run(0, 90.2, 90.0)]))
+    joined = "\n".join(bad)
+    assert "**does NOT beat** it in S (AvgS 90.20 vs 90.50)" in joined  # PEFT above PNC is said plainly
+    assert "**NOT met**" in joined
+    assert all("goal" not in x for x in report.verdict(_result([_run(0, 90.2, 90.0)], dataset="fashion-mnist")))
+
+
+def test_three_figures_and_partial_note(tmp_path):
+    res = _result([_run(0, 98.0, 90.0)], seeds=[0, 1, 2])
+    paths = report.write_paper(res, tmp_path)
+    names = {p.name for p in paths}
+    assert {"paper-mnist-accuracy.png", "paper-mnist-rsearch.png", "paper-mnist-bytes.png"} <= names
+    for p in paths:
+        assert p.stat().st_size > 0
+    md = (tmp_path / "paper-mnist.md").read_text()
+    assert "Partial result" in md and "1 seed(s) [0]" in md
+    assert "paper-mnist-rsearch.png" in md
+
+
+def test_results_md_has_verdict_and_inlines_scale(tmp_path):
+    report.write_paper(_result([_run(0, 98.0, 90.0)]), tmp_path)
+    (tmp_path / "scale.json").write_text(json.dumps({"command": "python -m tools.bench scale", "deep": {"a": [1]}}))
+    (tmp_path / "scale.md").write_text("SCALE TABLE\n")
+    (tmp_path / "scale-quick.json").write_text(json.dumps({"command": "quick"}))
+    md = report.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+    assert "## Verdict" in md and md.index("## Verdict") < md.index("## Paper main table")
+    assert "SCALE TABLE" in md and "quick" not in md.split("## Commands")[1].split("```")[1]
+
+
+def test_reuse_runs_only_missing_seeds(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run_seed(args, dataset, seed, log=print):
+        calls.append(seed)
+        return _run(seed, 97.0, 90.0)
+
+    monkeypatch.setattr(paper, "run_seed", fake_run_seed)
+    args = paper.parse_args(["--data", "mnist5k", "--workdir", str(tmp_path), "--reuse", "--methods",
+                             "continual_kd,ensemble,pnc,lora"])
+    log = lambda *a: None  # noqa: E731
+    paper.cached_seed(args, None, 0, log=log)
+    again = paper.cached_seed(args, None, 0, log=log)
+    assert calls == [0] and again["cached"]
+    args.ft_epochs = 3  # another setting: the stored rows no longer apply
+    paper.cached_seed(args, None, 0, log=log)
+    assert calls == [0, 0]
+
+
+def test_scale_compression_and_offline_share_of_a_fresh_delta(tmp_path):
+    import torch
+
+    from pnc_pack.build.api import fresh_delta
+    from pnc_pack.zoo.config import ModelConfig
+    from pnc_pack.zoo.pretrained import local_ref, save_pretrained
+    from pnc_pack.zoo.registry import build_model
+
+    refs, models = [], []
+    for i in range(2):
+        torch.manual_seed(i)
+        m = build_model("lenet5", {"num_classes": 5})
+        cfg = ModelConfig("lenet5", dict(m.arch_args), [{"label": j, "name": str(j)} for j in range(5)],
+                          list(m.input_shape))
+        refs.append(local_ref(save_pretrained(m, cfg, tmp_path / str(i))))
+        models.append(m)
+    delta = fresh_delta(models[0], models[1], 1, refs[0], refs[1])
+    c = scale.compression(delta)
+    assert c["safetensors_zstd9_bytes"] < c["safetensors_bytes"]
+    assert 0 < c["payload_zstd+bytegroup_bytes"] <= c["delta_file_bytes"]
+    share = scale.offline_share(delta, models[0], models[1], tmp_path / "offline")
+    assert share["delta_bytes"] == c["delta_file_bytes"] and share["delta_share_of_offline"] < scale.GOALS["lenet5"]
