@@ -82,3 +82,25 @@ def test_routing_is_calibrated_on_held_out_anchors(built, zoo, digits):
     assert raw.classifier["new.0.weight"] == built.classifier["new.0.weight"]
     with pytest.raises(UsageError, match="route_recall"):
         build_clone(zoo["source"], zoo["target"], digits, CLONE, route_recall=1.5, **FAST)
+
+
+def test_inversion_negatives_are_confident_target_images_and_leave_the_target_alone(zoo, digits):
+    from pnc_pack.build.negatives import make_negatives
+    from pnc_pack.clone.convert import state_digest
+    from pnc_pack.data import fit_to_shape, select_classes
+    from pnc_pack.zoo.pretrained import load_pretrained
+
+    target, _ = load_pretrained(zoo["target"])
+    source, _ = load_pretrained(zoo["source"])
+    X, _ = select_classes(*digits.train, [5])
+    X = fit_to_shape(X[:40], target.input_shape)
+    before = state_digest(target)
+    x, y = make_negatives(X, target, source, [0], target_conf=0.9, source_max=0.5, kind="inversion",
+                          gen=torch.Generator().manual_seed(0), limit=1000, inversion_steps=20, inversion_copies=2)
+    assert state_digest(target) == before and all(p.grad is None for p in target.parameters())
+    assert len(x) > 0 and x.min() >= X.min() and x.max() <= X.max()
+    with torch.no_grad():
+        conf, cls = torch.softmax(target(x), 1).max(1)
+    assert (conf >= 0.9).all() and torch.equal(cls, y)
+    d = build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, negatives="inversion", **FAST)
+    assert d.metrics["negatives"] > 0

@@ -57,11 +57,11 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
     ys = source_logits(source, xs, b, cfg.grid)
     theta, r2 = fit_local_models(b, ys, cfg.kernel_width, cfg.ridge)
     g = surrogate_outputs(b, theta)[..., clone_idx]
-    limit = 4 * len(y)
-    nx, ny = make_negatives(X[tr], target, _SourceOnTarget(source, target), clone_idx, target_conf=cfg.neg_target_conf,
-                            source_max=cfg.neg_source_max, gen=gen, limit=limit)
-    nxh, nyh = make_negatives(X[ho], target, _SourceOnTarget(source, target), clone_idx,
-                              target_conf=cfg.neg_target_conf, source_max=cfg.neg_source_max, gen=gen, limit=limit)
+    neg = dict(target_conf=cfg.neg_target_conf, source_max=cfg.neg_source_max, gen=gen, limit=4 * len(y),
+               kind=cfg.negatives, n_old=len(tgt_cfg.labels), inversion_steps=cfg.inversion_steps,
+               inversion_copies=cfg.inversion_copies)
+    nx, ny = make_negatives(X[tr], target, _SourceOnTarget(source, target), clone_idx, **neg)
+    nxh, nyh = make_negatives(X[ho], target, _SourceOnTarget(source, target), clone_idx, **neg)
     if cfg.neg_weight == 0:
         nx, ny, nxh, nyh = nx[:0], ny[:0], nxh[:0], nyh[:0]
     px, py, pg = pool(X[tr], y[tr], b[tr], g[tr], cfg.pool_size, cfg.grid, gen)

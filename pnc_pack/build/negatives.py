@@ -1,10 +1,15 @@
 """Data-free negatives: pseudo old-class images made from D_t alone (an addition to the paper, PAPER.md §8).
 
 PNC sees no image of the target's own classes, yet the clone must keep new-class logits below the target's on
-them. Generic transforms of the D_t images (rotations, flips, transposes, left/right and top/bottom halves of two
-anchors, quadrant swaps) give stroke images with the statistics of real inputs; those the *frozen target*
-classifies confidently as one of its classes, and the source does not call a cloned class, are kept and labelled
-with the target's class. Nothing here depends on the dataset: only the two frozen models decide.
+them. Two generators, both filtered the same way: a candidate is kept when the *frozen target* classifies it
+confidently as one of its classes and the source does not call it a cloned class; it is labelled with the
+target's class. Nothing here depends on the dataset: only the two frozen models decide.
+
+- ``transforms``: generic transforms of the D_t images (rotations, flips, transposes, halves and quadrants of two
+  anchors) give stroke images with the statistics of real inputs.
+- ``inversion``: each D_t image is pushed by a few Adam steps on its pixels towards a random target class
+  (cross-entropy through the frozen target, a total-variation prior, clamped to the images' value range): images
+  just across the target's boundary from the cloned classes, which is where routing errors happen.
 """
 
 from __future__ import annotations
@@ -29,11 +34,27 @@ def candidates(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.cat(out)
 
 
-@torch.no_grad()
 def make_negatives(x: torch.Tensor, target, source, clone_idx: list[int], *, target_conf: float, source_max: float,
-                   gen: torch.Generator, limit: int, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images, target class index) of the kept negatives, at most ``limit`` of them."""
-    cand = candidates(x, gen)
+                   gen: torch.Generator, limit: int, kind: str = "transforms", n_old: int | None = None,
+                   inversion_steps: int = 30, inversion_lr: float = 0.05, inversion_tv: float = 0.02,
+                   inversion_copies: int = 1, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, target class index) of the kept negatives, at most ``limit`` of them. ``kind``: transforms,
+    inversion or both."""
+    parts = []
+    if kind in ("transforms", "both"):
+        parts.append(candidates(x, gen))
+    if kind in ("inversion", "both"):
+        with torch.enable_grad():
+            parts.append(inversion_candidates(x, target, n_old or target.num_classes, steps=inversion_steps,
+                                              lr=inversion_lr, tv=inversion_tv, copies=inversion_copies,
+                                              gen=gen))
+    if not parts:
+        raise ValueError(f"unknown negatives kind {kind!r}")
+    return _keep(torch.cat(parts), target, source, clone_idx, target_conf, source_max, gen, limit, chunk)
+
+
+@torch.no_grad()
+def _keep(cand, target, source, clone_idx, target_conf, source_max, gen, limit, chunk):
     keep_x, keep_y = [], []
     for i in range(0, len(cand), chunk):
         c = cand[i:i + chunk]
@@ -48,3 +69,23 @@ def make_negatives(x: torch.Tensor, target, source, clone_idx: list[int], *, tar
         idx = torch.randperm(len(xs), generator=gen)[:limit].sort().values
         xs, ys = xs[idx], ys[idx]
     return xs, ys
+
+
+def inversion_candidates(x: torch.Tensor, target, n_old: int, *, steps: int, lr: float, tv: float, copies: int,
+                         gen: torch.Generator, chunk: int = 1024) -> torch.Tensor:
+    """``copies`` inverted images per D_t image; gradients go to the pixels only (never into the target)."""
+    lo, hi = float(x.min()), float(x.max())
+    x = x.repeat(copies, *([1] * (x.dim() - 1)))
+    out = []
+    for i in range(0, len(x), chunk):
+        z = x[i:i + chunk].clone().requires_grad_(True)
+        want = torch.randint(0, n_old, (len(z),), generator=gen)
+        opt = torch.optim.Adam([z], lr=lr * (hi - lo))
+        for _ in range(steps):
+            xx = z.clamp(lo, hi)
+            prior = (xx[..., 1:, :] - xx[..., :-1, :]).abs().mean() + (xx[..., :, 1:] - xx[..., :, :-1]).abs().mean()
+            loss = F.cross_entropy(target(xx), want) + tv * prior / (hi - lo)
+            (z.grad,) = torch.autograd.grad(loss, [z])
+            opt.step()
+        out.append(z.detach().clamp(lo, hi))
+    return torch.cat(out)
