@@ -99,3 +99,9 @@ def test_select_source_prints_scores_and_builds_from_the_best(files, capsys, zoo
                       "--select-source", "--target", zoo["target"], "--data", "digits", *TINY_CLI,
                       "-o", files / "sel2.pncd")
     assert rc == 0 and "<- chosen" in out and (files / "sel2.pncd").read_bytes() == (files / "sel.pncd").read_bytes()
+    rc, out, _ = _run(capsys, "build", "--source", zoo["source"], "--source", source2, "--clone-classes", "8,9",
+                      "--select-source", "--select-by", "accuracy", "--target", zoo["target"], "--data", "digits",
+                      *TINY_CLI, "-o", files / "sel3.pncd", "--json")
+    sel = json.loads(out)["selection"]
+    acc = [d["dt_accuracy"] for d in sel["details"]]
+    assert rc == 0 and sel["rule"] == "accuracy" and acc[sel["best"]] == max(acc)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pnc_pack.build import BuildConfig
-from pnc_pack.build.select import align, build_selected, select_source, similarity
+from pnc_pack.build.select import align, build_selected, choose, select_source, similarity
 from pnc_pack.errors import UsageError
 from tests.multi_fixtures import TINY, source2  # noqa: F401 (a fixture)
 
@@ -40,6 +40,16 @@ def test_the_intercept_is_left_out_unless_asked():
     assert similarity(other, theta, intercept=True)[0] < 0.5
 
 
+def test_rules():
+    scores, acc = [0.3, 0.2, 0.5], [0.99, 0.98, 0.40]
+    assert choose(scores, acc, "similarity") == 2  # the paper's rule: the most similar, however poor a source
+    assert choose(scores, acc, "accuracy") == 0
+    assert choose(scores, acc, "competent") == 0  # the most similar of those within 2 points of the best accuracy
+    assert choose([0.1, 0.3], [0.99, 0.98], "competent") == 1
+    with pytest.raises(UsageError, match="unknown selection rule"):
+        choose(scores, acc, "vibes")
+
+
 def test_select_source_scores_every_candidate(zoo, digits, source2):
     cfg = BuildConfig(data_fraction=0.5)  # 144 samples of 8 and 9: capped at 40 anchors
     sel = select_source([zoo["source"], source2], zoo["target"], digits, [8, 9], config=cfg, masks_per_anchor=10,
@@ -51,6 +61,7 @@ def test_select_source_scores_every_candidate(zoo, digits, source2):
     assert d["chosen"] == str([zoo["source"], source2][sel.best])
     # the target has 5 outputs, the sources 5 and 3: as many matched columns as the narrower model has
     assert [len(x["matched"]) for x in d["details"]] == [5, 3]
+    assert all(0 <= x["dt_accuracy"] <= 1 for x in d["details"]) and d["rule"] == "similarity"
     again = select_source([zoo["source"], source2], zoo["target"], digits, [8, 9], config=cfg, masks_per_anchor=10,
                           max_anchors=40)
     assert again.scores == sel.scores  # deterministic

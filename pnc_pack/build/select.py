@@ -44,19 +44,41 @@ class Selection:
     best: int
     details: list[dict] = field(default_factory=list)
     anchors: int = 0
+    output: str = "logprob"
+    rule: str = "similarity"
 
     def to_dict(self) -> dict:
         return {"candidates": list(self.candidates), "scores": [round(s, 6) for s in self.scores],
-                "best": self.best, "chosen": self.candidates[self.best], "anchors": self.anchors,
+                "best": self.best, "chosen": self.candidates[self.best], "anchors": self.anchors, "output": self.output,
+                "rule": self.rule,
                 "details": self.details, "method": "local-model-set cosine similarity, ZEST column alignment "
                                                    "(SUPP Eqs. 6-8)"}
 
 
-def local_weights(model, x: torch.Tensor, b: torch.Tensor, grid: int, width: float, ridge: float) -> tuple[torch.Tensor, float]:
-    """Θ of ``model`` around anchors ``x`` (already in its input shape) with masks ``b``: (n, grid²+1, C), and R²."""
-    from pnc_pack.build.surrogate import fit_local_models, source_logits
+OUTPUTS = ("logprob", "logits", "prob")
 
-    y = source_logits(model, x, b, grid)
+
+def local_weights(model, x: torch.Tensor, b: torch.Tensor, grid: int, width: float, ridge: float,
+                  output: str = "logprob") -> tuple[torch.Tensor, float]:
+    """Θ of ``model`` around anchors ``x`` (already in its input shape) with masks ``b``: (n, grid²+1, C), and R²;
+    the local models regress the model's log-probabilities, logits or probabilities (``output``)."""
+    from pnc_pack.build.surrogate import source_logits
+
+    return fit_on(source_logits(model, x, b, grid), b, width, ridge, output)
+
+
+def fit_on(logits: torch.Tensor, b: torch.Tensor, width: float, ridge: float, output: str):
+    """The local models of a model whose logits on the perturbed anchors are ``logits`` (n, |B|, C)."""
+    from pnc_pack.build.surrogate import fit_local_models
+
+    if output == "logprob":
+        y = F.log_softmax(logits, -1)
+    elif output == "prob":
+        y = F.softmax(logits, -1)
+    elif output == "logits":
+        y = logits
+    else:
+        raise UsageError(f"unknown output {output!r} for the local models (one of {', '.join(OUTPUTS)})")
     return fit_local_models(b, y, width, ridge)
 
 
@@ -88,44 +110,61 @@ def similarity(theta_a: torch.Tensor, theta_b: torch.Tensor, intercept: bool = F
     return float(F.cosine_similarity(a, b, dim=0)), pairs
 
 
-def anchors(dataset, clone_classes, *, data_fraction: float, max_anchors: int, seed: int) -> torch.Tensor:
-    """D_t's anchors: the builder's share of the to-be-cloned training images, at most ``max_anchors``."""
+def d_t(dataset, clone_classes, *, data_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """D_t: the builder's share of the to-be-cloned training images, and their dataset labels."""
     from pnc_pack.data import select_classes, take_fraction
 
     X, y = select_classes(*dataset.train, list(clone_classes))
     X, y = take_fraction(X, y, data_fraction, seed)
     if len(y) == 0:
         raise UsageError(f"{dataset.name}: no training samples of classes {list(clone_classes)}")
-    if len(y) > max_anchors:
-        idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:max_anchors].sort().values
-        X = X[idx]
-    return X
+    return X, y
 
 
-def select_source(candidates, target, dataset, clone_classes, *, seed: int = 0, config=None, max_anchors: int = 200,
-                  masks_per_anchor: int | None = None, intercept: bool = False) -> Selection:
-    """Score every candidate source (folder or ``hf://`` spec) against ``target`` on D_t; the best is the highest.
+def anchors(X: torch.Tensor, max_anchors: int, seed: int) -> torch.Tensor:
+    """At most ``max_anchors`` of the images ``X``, drawn with ``seed`` (kept in order)."""
+    if len(X) <= max_anchors:
+        return X
+    return X[torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:max_anchors].sort().values]
 
-    ``config``: a BuildConfig whose grid, masking rate, kernel width, ridge, masks per anchor and data fraction
-    are used (the builder's defaults otherwise)."""
+
+@torch.no_grad()
+def accuracy_on(model, labels: list[int], X: torch.Tensor, y: torch.Tensor) -> float:
+    """The model's accuracy on (X, y), dataset labels, within its own label space."""
+    from pnc_pack.data import fit_to_shape
+
+    X = fit_to_shape(X, model.input_shape)
+    pred = torch.cat([model(X[i:i + 2048]).argmax(1) for i in range(0, len(X), 2048)])
+    return float((torch.tensor(labels)[pred] == y).float().mean())
+
+
+def choose(scores: list[float], accuracy: list[float], rule: str, margin: float = 0.02) -> int:
+    """The index the rule picks: ``similarity`` (the paper), ``accuracy`` (on D_t; similarity breaks ties) or
+    ``competent`` (the most similar among the candidates within ``margin`` of the best D_t accuracy)."""
+    idx = range(len(scores))
+    if rule == "similarity":
+        return max(idx, key=lambda i: (scores[i], -i))
+    if rule == "accuracy":
+        return max(idx, key=lambda i: (accuracy[i], scores[i], -i))
+    if rule == "competent":
+        top = max(accuracy)
+        return max((i for i in idx if accuracy[i] >= top - margin), key=lambda i: (scores[i], -i))
+    raise UsageError(f"unknown selection rule {rule!r} (one of {', '.join(RULES)})")
+
+
+RULES = ("similarity", "accuracy", "competent")
+
+
+def _load(candidates, target, clone_classes):
     from pnc_pack.build.api import resolve
-    from pnc_pack.build.config import BuildConfig
-    from pnc_pack.build.surrogate import random_masks
-    from pnc_pack.data import fit_to_shape, load_dataset
     from pnc_pack.zoo.pretrained import load_pretrained
 
-    candidates = [str(c) for c in candidates]
     if len(candidates) < 1:
         raise UsageError("source selection needs at least one candidate source")
-    cfg = config or BuildConfig()
-    per = masks_per_anchor or cfg.masks_per_anchor
-    if isinstance(dataset, str):
-        dataset = load_dataset(dataset)
-    clone_classes = [int(c) for c in clone_classes]
     tgt_dir, tgt_ref = resolve(target)
-    tgt, tgt_cfg = load_pretrained(tgt_dir, tgt_ref)
-    if any(c in tgt_cfg.labels for c in clone_classes):
-        raise UsageError(f"classes {[c for c in clone_classes if c in tgt_cfg.labels]} are already target classes")
+    tgt = load_pretrained(tgt_dir, tgt_ref)
+    if any(c in tgt[1].labels for c in clone_classes):
+        raise UsageError(f"classes {[c for c in clone_classes if c in tgt[1].labels]} are already target classes")
     models = []
     for spec in candidates:
         folder, ref = resolve(spec)
@@ -134,24 +173,60 @@ def select_source(candidates, target, dataset, clone_classes, *, seed: int = 0, 
         if missing:
             raise UsageError(f"candidate {spec}: classes {missing} are not among its classes {mcfg.labels}")
         models.append((model, mcfg))
-    X = anchors(dataset, clone_classes, data_fraction=cfg.data_fraction, max_anchors=max_anchors, seed=seed)
-    b = random_masks(len(X), per, cfg.grid, cfg.mask_rate, torch.Generator().manual_seed(seed))
-    fit = lambda m: local_weights(m, fit_to_shape(X, m.input_shape), b, cfg.grid, cfg.kernel_width, cfg.ridge)  # noqa: E731
-    theta_t, r2_t = fit(tgt)
-    scores, details = [], []
-    for spec, (model, mcfg) in zip(candidates, models):
-        theta_s, r2_s = fit(model)
-        score, pairs = similarity(theta_s, theta_t, intercept)
-        scores.append(score)
-        details.append({"source": spec, "arch": mcfg.arch, "score": round(score, 6), "surrogate_r2": round(r2_s, 4),
-                        "target_surrogate_r2": round(r2_t, 4),
-                        "matched": [[mcfg.labels[i], tgt_cfg.labels[j]] for i, j in pairs]})
-    best = max(range(len(scores)), key=lambda i: (scores[i], -i))
-    return Selection(candidates, scores, best, details, anchors=len(X))
+    return tgt, models
+
+
+def score_variants(candidates, target, dataset, clone_classes, variants: dict, *, seed: int = 0, config=None,
+                   max_anchors: int = 200, masks_per_anchor: int = 100) -> dict[str, Selection]:
+    """One Selection per variant (name -> {"output": ..., "intercept": ...}), every model run once on the same
+    perturbed anchors. ``config``: a BuildConfig whose grid, masking rate, kernel width, ridge and data fraction
+    are used (the builder's defaults otherwise); ``masks_per_anchor`` is the selection's own (the paper's 100:
+    selection is cheap, and with few masks the scores of close candidates swap from one draw of B to the next)."""
+    from pnc_pack.build.config import BuildConfig
+    from pnc_pack.build.surrogate import random_masks, source_logits
+    from pnc_pack.data import fit_to_shape, load_dataset
+
+    candidates = [str(c) for c in candidates]
+    cfg = config or BuildConfig()
+    dataset = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    clone_classes = [int(c) for c in clone_classes]
+    (tgt, tgt_cfg), models = _load(candidates, target, clone_classes)
+    X_all, y_all = d_t(dataset, clone_classes, data_fraction=cfg.data_fraction, seed=seed)
+    X = anchors(X_all, max_anchors, seed)
+    b = random_masks(len(X), int(masks_per_anchor), cfg.grid, cfg.mask_rate, torch.Generator().manual_seed(seed))
+    logits = [source_logits(m, fit_to_shape(X, m.input_shape), b, cfg.grid) for m in [tgt] + [m for m, _ in models]]
+    acc = [accuracy_on(m, mcfg.labels, X_all, y_all) for m, mcfg in models]
+    out = {}
+    for name, v in variants.items():
+        output, intercept = v.get("output", "logprob"), bool(v.get("intercept", False))
+        theta_t, r2_t = fit_on(logits[0], b, cfg.kernel_width, cfg.ridge, output)
+        scores, details = [], []
+        for spec, (_, mcfg), y, a in zip(candidates, models, logits[1:], acc):
+            theta_s, r2_s = fit_on(y, b, cfg.kernel_width, cfg.ridge, output)
+            score, pairs = similarity(theta_s, theta_t, intercept)
+            scores.append(score)
+            details.append({"source": spec, "arch": mcfg.arch, "score": round(score, 6), "dt_accuracy": round(a, 4),
+                            "surrogate_r2": round(r2_s, 4), "target_surrogate_r2": round(r2_t, 4),
+                            "matched": [[mcfg.labels[i], tgt_cfg.labels[j]] for i, j in pairs]})
+        rule = v.get("rule", "similarity")
+        out[name] = Selection(candidates, scores, choose(scores, acc, rule), details, anchors=len(X), output=output,
+                              rule=rule)
+    return out
+
+
+def select_source(candidates, target, dataset, clone_classes, *, seed: int = 0, config=None, max_anchors: int = 200,
+                  masks_per_anchor: int = 100, intercept: bool = False, output: str = "logprob",
+                  rule: str = "similarity") -> Selection:
+    """Score every candidate source (folder or ``hf://`` spec) against ``target`` on D_t and pick one by ``rule``
+    (:func:`choose`; settings: :func:`score_variants`)."""
+    v = {"output": output, "intercept": intercept, "rule": rule}
+    return score_variants(candidates, target, dataset, clone_classes, {"": v}, seed=seed, config=config,
+                          max_anchors=max_anchors, masks_per_anchor=masks_per_anchor)[""]
 
 
 def build_selected(candidates, target, dataset, clone_classes, *, seed: int = 0, eval_data=None, config=None,
-                   progress=None, max_anchors: int = 200, **overrides):
+                   progress=None, max_anchors: int = 200, select_masks: int = 100, output: str = "logprob",
+                   rule: str = "similarity", **overrides):
     """Select the source (:func:`select_source`), build from it alone; the scores go into ``metrics["selection"]``.
     Returns (delta, selection)."""
     from dataclasses import replace
@@ -163,7 +238,8 @@ def build_selected(candidates, target, dataset, clone_classes, *, seed: int = 0,
     if overrides:
         BuildConfig.with_overrides(**overrides)  # names every unknown setting
         cfg = replace(cfg, **overrides)
-    sel = select_source(candidates, target, dataset, clone_classes, seed=seed, config=cfg, max_anchors=max_anchors)
+    sel = select_source(candidates, target, dataset, clone_classes, seed=seed, config=cfg, max_anchors=max_anchors,
+                        masks_per_anchor=select_masks, output=output, rule=rule)
     delta = build_clone(sel.candidates[sel.best], target, dataset, clone_classes, seed=seed, eval_data=eval_data,
                         config=cfg, progress=progress)
     return replace(delta, metrics={**dict(delta.metrics), "selection": sel.to_dict()}), sel

@@ -33,10 +33,13 @@ def _plan(sources, clone_classes, select) -> list[tuple[str, list[int]]]:
 @click.option("--select-source", "select", is_flag=True,
               help="The --source options are candidates for the same --clone-classes: score each by its local-model-"
                    "set similarity to the target on D_t (SUPP Eqs. 6-8), print the scores, build from the best.")
+@click.option("--select-by", type=click.Choice(["similarity", "accuracy", "competent"]), default="similarity",
+              show_default=True, help="With --select-source: the paper's similarity; the candidates' accuracy on "
+              "D_t; or the most similar among those within 2 points of the best accuracy on D_t.")
 @builder_options
 @json_option
-def build_cmd(sources, target, data, clone_classes, select, data_fraction, seed, steps, settings, eval_data, output,
-              as_json):
+def build_cmd(sources, target, data, clone_classes, select, select_by, data_fraction, seed, steps, settings, eval_data,
+              output, as_json):
     """Run Partial Network Cloning: clone CLONE_CLASSES of SOURCE into TARGET and write a clone delta.
 
     Several sources in one clone: --source A --clone-classes 5,6 --source B --clone-classes 7 gives one delta
@@ -63,7 +66,7 @@ def build_cmd(sources, target, data, clone_classes, select, data_fraction, seed,
             from pnc_pack.build.select import build_selected
 
             delta, sel = build_selected([s for s, _ in plan], target, ds, plan[0][1], seed=seed, eval_data=ev,
-                                        progress=p, **kw)
+                                        progress=p, rule=select_by, **kw)
             selection = sel.to_dict()
         elif len(plan) == 1:
             from pnc_pack.build import build_clone
@@ -81,10 +84,12 @@ def build_cmd(sources, target, data, clone_classes, select, data_fraction, seed,
                    "metrics": m, **({"selection": selection} if selection else {})})
         return
     if selection:
-        click.echo(f"source selection: local-model-set similarity to the target on {selection['anchors']} anchors "
-                   "of D_t (ZEST-aligned columns)")
-        for i, (c, s) in enumerate(zip(selection["candidates"], selection["scores"])):
-            click.echo(f"  {'*' if i == selection['best'] else ' '} {s:+.4f}  {c}" + ("   <- chosen" if i == selection["best"] else ""))
+        click.echo(f"source selection by {selection['rule']}: local-model-set similarity to the target on "
+                   f"{selection['anchors']} anchors of D_t (ZEST-aligned columns), and accuracy on D_t")
+        for i, (c, d) in enumerate(zip(selection["candidates"], selection["details"])):
+            mark = i == selection["best"]
+            click.echo(f"  {'*' if mark else ' '} similarity {d['score']:+.4f}  D_t accuracy {100 * d['dt_accuracy']:5.1f}%"
+                       f"  {c}" + ("   <- chosen" if mark else ""))
     click.echo(f"wrote {output} ({size} bytes, {len(delta.modules)} module(s)) in {seconds:.1f} s")
     for line in module_lines(delta):
         click.echo(line)
