@@ -125,9 +125,9 @@ def part_build(args, work: Path, log=print) -> dict:
         log(f"scale: slim resnet18 {role} trained in {zoo[role]['train_s']}s, test acc "
             f"{zoo[role]['test_accuracy']}")
     cfg = BuildConfig(steps=args.build_steps, retune_steps=args.retune_steps, data_fraction=args.build_fraction)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     delta = build_clone(str(folders["source"]), str(folders["target"]), dataset, [5], seed=args.seed, config=cfg)
-    build_s = time.perf_counter() - t0
+    build_s, build_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     target, t_cfg = load_pretrained(folders["target"])
     source, s_cfg = load_pretrained(folders["source"])
     met = dict(delta.metrics)
@@ -135,7 +135,7 @@ def part_build(args, work: Path, log=print) -> dict:
            "build_config": {"steps": args.build_steps, "retune_steps": args.retune_steps,
                             "defaults": {"steps": BuildConfig().steps, "retune_steps": BuildConfig().retune_steps},
                             "data_fraction": cfg.data_fraction},
-           "build_s": round(build_s, 1), "positions_searched": len(met.get("loss_per_R") or {}),
+           "build_s": round(build_s, 1), "build_cpu_s": round(build_cpu_s, 1), "positions_searched": len(met.get("loss_per_R") or {}),
            "R": met.get("R"), "R_s": met.get("R_s"), "mask_density": met.get("mask_density"),
            "loss_per_R": {str(k): (v.get("total") if isinstance(v, dict) else v)
                           for k, v in (met.get("loss_per_R") or {}).items()}}
@@ -150,7 +150,7 @@ def part_build(args, work: Path, log=print) -> dict:
     with torch.no_grad():
         sc = B.score(B.Outcome(model, output_labels(delta, t_cfg, [s_cfg]), out["delta_bytes"], "", build_s, {}),
                      (fit_to_shape(Xo, shape), yo), (fit_to_shape(Xt, shape), yt), 5, 1)
-    out["accuracy_quick_build"] = {k: sc.get(k) for k in ("ori", "tar", "avg")}
+    out["accuracy_quick_build"] = {k: round(sc[k], 2) for k in ("ori", "tar", "avg")}
     log(f"scale: slim resnet18 build of class 5: {out['build_s']}s ({args.build_steps} steps/position, "
         f"{out['positions_searched']} positions), R={out['R']}, delta {out['delta_bytes']:,} B = "
         f"{100 * out['delta_share_of_offline']:.3f}% of offline; Ori/Tar/Avg {out['accuracy_quick_build']}")
@@ -218,12 +218,17 @@ def markdown(res: dict) -> str:
                 f"class {b['clone']} with **{b['build_config']['steps']} steps per position and "
                 f"{b['build_config']['retune_steps']} re-tune steps (defaults "
                 f"{b['build_config']['defaults']['steps']} / {b['build_config']['defaults']['retune_steps']}: "
-                f"reduced)**, D_t = {b['build_config']['data_fraction']:g}: build time **{b['build_s']} s** for "
+                f"reduced)**, D_t = {b['build_config']['data_fraction']:g}: build time **{b['build_s']} s** wall"
+                + (f" ({b['build_cpu_s']} s CPU)" if b.get("build_cpu_s") is not None else
+                   " (CPU time not recorded in this run; the wall time was taken with this process getting about a "
+                   "quarter of a core on the shared machine)")
+                + " for "
                 f"{b['positions_searched']} positions, R* = {b['R']}, mask density {b['mask_density']}; delta "
                 f"{b['delta_bytes']:,} B = **{pct(b['delta_share_of_offline'])}** of the offline model "
                 f"({b['offline_bytes']:,} B; goal <= {pct(b['goal_share'])}: "
                 f"{'met' if b['goal_met'] else 'NOT met'}). Ori/Tar/Avg of this quick clone: "
-                f"{b['accuracy_quick_build']} (reduced steps: not a tuned result).", ""]
+                + " / ".join(f"{b['accuracy_quick_build'][k]:.2f}" for k in ("ori", "tar", "avg"))
+                + " (reduced steps and data: not a tuned result).", ""]
         comp.append(("resnet18 slim built", b["compression"]))
     for r in res.get("paper_lenet", []):
         out.append(f"- Paper-benchmark LeNet-5 delta (MNIST seed 0, setting {r['setting']}, R={r['R']}, mask density "
