@@ -90,6 +90,11 @@ def build_cmd(sources, target, data, clone_classes, select, select_by, data_frac
             mark = i == selection["best"]
             click.echo(f"  {'*' if mark else ' '} similarity {d['score']:+.4f}  D_t accuracy {100 * d['dt_accuracy']:5.1f}%"
                        f"  {c}" + ("   <- chosen" if mark else ""))
+        accs = [d["dt_accuracy"] for d in selection["details"]]
+        if accs[selection["best"]] < max(accs) - 0.02:
+            click.echo(f"note: the chosen source classifies D_t {100 * (max(accs) - accs[selection['best']]):.1f} "
+                       "points worse than the best candidate; --select-by competent takes the most similar of the "
+                       "accurate ones (measured: tools/bench/RESULTS.md)", err=True)
     click.echo(f"wrote {output} ({size} bytes, {len(delta.modules)} module(s)) in {seconds:.1f} s")
     for line in module_lines(delta):
         click.echo(line)
