@@ -28,6 +28,19 @@ def test_flags_have_the_issues_defaults():
         paper.parse_args(["--data", "mnist5k", "--clone-s", "3"])  # not a source class
 
 
+def test_pnc_set_passes_builder_settings_and_refuses_unknown_ones():
+    from tools.bench import _pnc_rows
+
+    a = paper.parse_args(["--data", "mnist5k", "--pnc-set", "negatives=inversion", "--pnc-set", "route_recall=0.9"])
+    assert a.pnc_set == {"negatives": "inversion", "route_recall": 0.9}
+    cfg = _pnc_rows.config_dict(0.1, 50, a.pnc_set)
+    assert cfg["negatives"] == "inversion" and cfg["route_recall"] == 0.9 and cfg["steps"] == 50
+    assert paper.seed_key(a)["pnc_config"] != paper.seed_key(paper.parse_args(["--data", "mnist5k"]))["pnc_config"]
+    for bad in ("bogus=1", "negatives=nope", "noequals"):
+        with pytest.raises(SystemExit):
+            paper.parse_args(["--data", "mnist5k", "--pnc-set", bad])
+
+
 def _run(seed, avg_pnc, avg_kd, r_losses=None):
     def row(avg):
         return {"ori": avg, "tar": avg, "avg": avg, "bytes": 1000, "bytes_note": "x", "train_s": 1.0}

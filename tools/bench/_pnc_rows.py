@@ -38,20 +38,27 @@ def builder_available() -> str | None:
     return None
 
 
-def config_dict(fraction, steps=None) -> dict | None:
+def config_dict(fraction, steps=None, settings=None) -> dict | None:
     """The builder's configuration of the full PNC row (None without a builder)."""
     if builder_available() is not None:
         return None
     from pnc_pack.build import BuildConfig
 
-    return BuildConfig(data_fraction=fraction, **({} if steps is None else {"steps": int(steps)})).to_dict()
+    return BuildConfig(data_fraction=fraction, **_overrides({}, steps, settings)).to_dict()
+
+
+def _overrides(base: dict, steps, settings) -> dict:
+    out = {**dict(settings or {}), **base}
+    if steps is not None:
+        out["steps"] = int(steps)
+    return out
 
 
 VARIANTS = {"pnc": {}, "pnc_no_local": {"localize": False}, "pnc_no_insert": {"search": False}}
 
 
 def run(task, target_dir, source_dir, dataset, fraction, ori_set, tar_set, *, variants, steps=None, workdir=None,
-        log=print) -> tuple[dict, dict]:
+        log=print, settings=None) -> tuple[dict, dict]:
     """({variant: score dict}, {variant: {R: held-out loss}}) for the PNC variants asked for.
 
     Each variant is ``build_clone(source, target, dataset, clone, seed, config=BuildConfig(data_fraction=fraction,
@@ -83,9 +90,7 @@ def run(task, target_dir, source_dir, dataset, fraction, ori_set, tar_set, *, va
     source, s_cfg = load_pretrained(source_dir)
     n_old, k = len(task.target_labels), task.k
     for v in variants:
-        overrides = dict(VARIANTS[v])
-        if steps is not None:
-            overrides["steps"] = int(steps)
+        overrides = _overrides(VARIANTS[v], steps, settings)
         cfg = BuildConfig(data_fraction=fraction, **overrides)
         t0 = time.perf_counter()
         try:

@@ -52,6 +52,17 @@ def _ints(text: str) -> list[int]:
     return out
 
 
+def _setting(text: str) -> tuple[str, object]:
+    """KEY=VALUE -> (key, value), the value parsed as JSON when it is JSON (numbers, true/false, null)."""
+    key, sep, value = str(text).partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
 def default_data() -> str:
     """``idx:data/mnist`` when full MNIST is there (``python tools/fetch_data.py``), else the packaged mnist5k."""
     d = ROOT / "data" / "mnist"
@@ -86,6 +97,9 @@ def parse_args(argv):
     ap.add_argument("--ft-epochs", type=int, default=10, help="passes over D_t for Continual(+KD) and LoRA rows")
     ap.add_argument("--pnc-steps", type=int, default=None, help="training steps per insertion position for the "
                     "builder (default: the builder's own BuildConfig.steps)")
+    ap.add_argument("--pnc-set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+                    help="a builder setting for the PNC rows (pnc_pack/build/config.py), e.g. negatives=inversion; "
+                         "repeatable")
     ap.add_argument("--zoo-label-smoothing", type=float, default=0.0)
     ap.add_argument("--methods", default=",".join(METHOD_ORDER), help="comma-separated subset of: "
                     + ",".join(METHOD_ORDER))
@@ -102,6 +116,15 @@ def parse_args(argv):
     if bad:
         ap.error(f"unknown method(s) {bad}; known: {METHOD_ORDER}")
     args.methods = [m for m in METHOD_ORDER if m in args.methods.split(",")]
+    args.pnc_set = dict(args.pnc_set)
+    if args.pnc_set:
+        from pnc_pack.build.config import BuildConfig
+        from pnc_pack.errors import PncError
+
+        try:
+            BuildConfig.with_overrides(**args.pnc_set)
+        except PncError as exc:
+            ap.error(f"--pnc-set: {exc}")
     for name in ("clone_s", "clone_m"):
         extra = set(getattr(args, name)) - set(args.source_classes)
         if extra:
@@ -184,7 +207,7 @@ def run_seed(args, dataset, seed: int, log=print) -> dict:
         if pnc:
             rows_p, r_search = pnc_rows.run(task, t_dir, s_dir, dataset, args.data_fraction, ori_set, tar_set,
                                             variants=pnc, steps=args.pnc_steps, workdir=wd / f"pnc-{setting}",
-                                            log=log)
+                                            log=log, settings=args.pnc_set)
             rows.update(rows_p)
         out["settings"][setting] = {"clone": list(clone), "dt_samples": int(len(yd)), "rows": rows,
                                     "r_search": r_search}
@@ -199,7 +222,7 @@ def seed_key(args) -> dict:
             "source_classes": args.source_classes, "clone_s": args.clone_s, "clone_m": args.clone_m,
             "data_fraction": args.data_fraction, "epochs": args.epochs, "ft_epochs": args.ft_epochs,
             "pnc_steps": args.pnc_steps, "zoo_label_smoothing": args.zoo_label_smoothing, "methods": args.methods,
-            "pnc_config": pnc_rows.config_dict(args.data_fraction, args.pnc_steps)}
+            "pnc_config": pnc_rows.config_dict(args.data_fraction, args.pnc_steps, args.pnc_set)}
 
 
 def cached_seed(args, dataset, seed: int, log=print) -> dict:
@@ -209,7 +232,7 @@ def cached_seed(args, dataset, seed: int, log=print) -> dict:
     """
     from pnc_pack.fsutil import atomic_write
 
-    path = args.workdir / slug(args.data) / args.arch / f"seed{seed}" / "paper-run.json"
+    path = args.workdir / slug(args.data) / args.arch / f"seed{seed}" / f"paper-run{args.tag}.json"
     key = json.loads(json.dumps(seed_key(args)))
     if args.reuse and path.is_file():
         stored = json.loads(path.read_text())
@@ -362,7 +385,7 @@ def _result(args, argv, seeds, runs, defs, t0, load_start, dataset) -> dict:
                      "epochs": args.epochs, "ft_epochs": args.ft_epochs, "pnc_steps": args.pnc_steps,
                      "zoo_label_smoothing": args.zoo_label_smoothing, "methods": args.methods,
                      "torch_threads": torch.get_num_threads()},
-        "pnc_config": pnc_rows.config_dict(args.data_fraction, args.pnc_steps),
+        "pnc_config": pnc_rows.config_dict(args.data_fraction, args.pnc_steps, args.pnc_set),
         "machine": report.machine(),
         "definitions": {m: defs[m] for m in args.methods if m in defs},
         "runs": runs, "table": table, "judgement": judge(table),
