@@ -47,8 +47,11 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
 - ``negatives`` (same bench, positions fixed at the R* above, calibrated): ``transforms`` (default) S 98.2/95.1/97.7,
   M 97.7/95.4/96.9; ``inversion`` with 3 copies S 97.7/98.3/97.8, M 98.5/95.3/97.3 (6 copies: 97.8 / 97.2, the
   same); ``both`` S 97.8, M 96.9. Inversion negatives lie where routing errors happen and help M by 0.4 points;
-  they stay an option this session because the multi-seed paper benchmark was run with transforms and one seed
-  is not enough to change a default (head-only on fixed features: S 97.7 -> 98.4, M 94.9 -> 96.5). Measured and not adopted: a Mahalanobis novelty term over [f_t, f_s] fitted
+  on one seed. Over the paper benchmark's three seeds they do not hold (`python -m tools.bench paper --data
+  idx:data/mnist --seeds 0,1,2 --methods pnc --pnc-set negatives=inversion --tag=-inversion`): MNIST AvgS
+  96.03 ± 2.76 (seed 2 drops to 92.9: Ori 92.5) vs 97.60 ± 0.34 with transforms, AvgM 96.61 ± 0.53 vs 96.71 ± 0.47;
+  Fashion-MNIST AvgS 91.36 ± 1.06 vs 91.06 ± 0.81, AvgM 64.62 ± 2.70 vs 63.95 ± 0.66. So ``transforms`` stays
+  the default and ``inversion`` an option. Measured and not adopted: a Mahalanobis novelty term over [f_t, f_s] fitted
   on D_t (rank 8-32) added to the calibrated margin: M +0.4 to +0.6 Avg, S -0.2 to -1.5 (numbers in the builder
   issue's note). The target's own confidence (max softmax, logsumexp) is no signal here: the target is as
   confident on the cloned classes' images as on its own (at 95% held-out recall it keeps only 22-45% of Ori).

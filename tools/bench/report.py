@@ -92,12 +92,26 @@ def _ms(row: dict, col: str) -> str:
     return "—" if v is None else (f"{v:.2f} ± {sd:.2f}" if sd else f"{v:.2f}")
 
 
+def label(result: dict) -> str:
+    """The dataset, plus the PNC rows' builder settings that differ from the defaults (tagged variant runs)."""
+    cfg = result.get("pnc_config") or {}
+    try:
+        from pnc_pack.build.config import BuildConfig
+
+        default = BuildConfig(data_fraction=cfg.get("data_fraction", 0.1)).to_dict()
+    except Exception:  # noqa: BLE001 - a report must render without the builder
+        return result["dataset"]
+    diff = {k: v for k, v in cfg.items() if k in default and default[k] != v and k != "steps"}
+    return result["dataset"] + (f" [PNC rows with {', '.join(f'{k}={v}' for k, v in sorted(diff.items()))}]"
+                                if diff else "")
+
+
 def verdict(result: dict) -> list[str]:
     """Plain sentences: PNC (full) against Continual + KD and Direct Ensemble, against PEFT, and the MNIST goals."""
     rows = {r["method"]: r for r in result["table"]}
     pnc = rows.get("pnc")
     done = result.get("seeds_done", result.get("seeds", []))
-    head = (f"{result['dataset']} ({len(done)} seed(s) {done}"
+    head = (f"{label(result)} ({len(done)} seed(s) {done}"
             + (f" of {result['seeds']}, PARTIAL" if result.get("partial") else "") + ", Avg as mean ± std)")
     if pnc is None or pnc.get("AvgS") is None:
         return [f"{head}: PNC (full) was not run, nothing to judge."]
@@ -147,7 +161,7 @@ def paper_table_md(result: dict) -> str:
 def paper_markdown(result: dict, level: int = 1, fig_prefix: str = "") -> str:
     h = "#" * level
     st = result["settings"]
-    out = [f"{h} Paper main table — {result['dataset']} ({result['arch']})", ""]
+    out = [f"{h} Paper main table — {label(result)} ({result['arch']})", ""]
     if result.get("partial"):
         out += [f"**Partial result:** seeds {result['seeds_done']} of the {result['seeds']} asked for finished "
                 "(the run was stopped or is still running); the table covers only those.", ""]
