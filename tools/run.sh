@@ -21,7 +21,7 @@ cmd=${1:-test}; shift || true
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 case "$cmd" in
   demo)  exec "$VENV/bin/pnc-pack" demo "$@" ;;
-  test)  exec "$VENV/bin/python" -m pytest "$@" ;;
+  test)  exec timeout 3600 "$VENV/bin/python" -m pytest "$@" ;;  # a hang fails in an hour, with tracebacks
   bench) exec "$VENV/bin/python" -m tools.bench "$@" ;;
   *) echo "usage: bash tools/run.sh {demo|test|bench} [ARGS]" >&2; exit 2 ;;
 esac

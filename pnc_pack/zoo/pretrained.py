@@ -9,10 +9,10 @@ bytes depend only on the tensors (names sorted within each dtype), and the confi
 then reads each file once into a buffer of its own, hashing the bytes as they arrive, and compares the sha256 with
 the pin before anything is parsed from that buffer (one read, one hash; a file changed between checks cannot slip
 through, since what is parsed is what was hashed). The architecture comes only from the registry, built on the meta
-device; the tensors come only from safetensors bytes (``zoo.tensorfile``, no ``torch.load``) as views of that same
-buffer, which become the model's parameters (``assign=True``): in memory the loaded model costs about its file's
-size, not three times it. Any missing, unexpected, mis-shaped or mis-typed tensor is an :class:`ArchitectureError`
-naming it. The model is returned in eval mode with ``requires_grad`` off everywhere.
+device; the tensors come only from safetensors bytes (``zoo.tensorfile``, never torch's pickle-based loader) as views
+of that same buffer, which become the model's parameters (``assign=True``): in memory the loaded model costs about
+its file's size, not three times it. Any missing, unexpected, mis-shaped or mis-typed tensor is an
+:class:`ArchitectureError` naming it. The model is returned in eval mode with ``requires_grad`` off everywhere.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """safetensors bytes -> torch tensors that *share* the buffer: no copy between the bytes checked and the weights used.
 
-``safetensors.torch.load(data)`` copies every tensor out of ``data`` (into a ``bytes`` per tensor) before torch
-sees it; with the file's own bytes and the model's parameters that is three copies of a model in memory at once.
-Here the caller reads the file once into a buffer it owns (and hashes those bytes), and :func:`parse` returns
-tensors that are views of that buffer; loading them with ``assign=True`` makes them the model's parameters.
+The safetensors library's load-from-bytes function copies every tensor out of ``data`` (into a ``bytes`` per tensor)
+before torch sees it; with the file's own bytes and the model's parameters that is three copies of a model in memory
+at once. Here the caller reads the file once into a buffer it owns (and hashes those bytes), and :func:`parse`
+returns tensors that are views of that buffer; loading them with ``assign=True`` makes them the model's parameters.
 
 The header is checked as strictly as the safetensors library checks it (``Metadata::validate``): an 8-byte
 little-endian header length within bounds, a UTF-8 JSON object without duplicate keys, a string-to-string
