@@ -41,7 +41,8 @@ from pnc_pack.format.payload import plan  # noqa: E402
 from pnc_pack.format.signing import sign  # noqa: E402
 from pnc_pack.format.testing import make_delta  # noqa: E402
 from pnc_pack.fsutil import atomic_write  # noqa: E402
-from tools.gen_vectors import EXIT, _bomb_frame, forge, invalid_vectors, parts, vector_key  # noqa: E402
+from tools.gen_vectors import (  # noqa: E402
+    EXIT, _bomb_frame, cli, forge, invalid_vectors, parts, vector_key, write_index)
 
 DEFAULT_OUT = ROOT / "tests" / "attacks"
 KEY_A = "spec/vectors/test-key-a.pub"  # relative to the repository root
@@ -402,18 +403,13 @@ def generate(out: Path) -> dict:
         data = it.pop("data")
         atomic_write(out / it["file"], data)
         index["attacks"].append({"name": name, **it, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
-    atomic_write(out / "index.json", (json.dumps(index, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode())
+    write_index(out, index)
     atomic_write(out / "README.md", readme({a["name"]: a for a in index["attacks"]}).encode())
     return index
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = ap.parse_args(argv)
-    index = generate(args.out)
-    print(f"wrote {len(index['attacks'])} attacks to {args.out}")
-    return 0
+    return cli(__doc__, generate, DEFAULT_OUT, "attacks", argv)
 
 
 if __name__ == "__main__":

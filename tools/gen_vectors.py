@@ -294,17 +294,26 @@ def generate(out: Path) -> dict:
         index["vectors"].append({"file": f"{name}.pncd", "valid": False, "description": desc, "error": error,
                                  "exit_code": EXIT[error], "sha256": hashlib.sha256(data).hexdigest(),
                                  "size": len(data)})
-    atomic_write(out / "index.json", (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
+    write_index(out, index)
     return index
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+def write_index(out: Path, index: dict) -> None:
+    atomic_write(out / "index.json", (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
+
+
+def cli(doc: str, generate, default_out: Path, key: str, argv=None) -> int:
+    """The command line of a generator: ``--out DIR`` (default ``default_out``), then one line saying what it wrote."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=default_out)
     args = ap.parse_args(argv)
     index = generate(args.out)
-    print(f"wrote {len(index['vectors'])} vectors to {args.out}")
+    print(f"wrote {len(index[key])} {key} to {args.out}")
     return 0
+
+
+def main(argv=None) -> int:
+    return cli(__doc__, generate, DEFAULT_OUT, "vectors", argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import torch
 
 from pnc_pack.build import search as S
 from pnc_pack.build.config import BuildConfig
-from pnc_pack.build.negatives import make_negatives
+from pnc_pack.build.negatives import make_negatives, settings as negative_settings
 from pnc_pack.build.surrogate import fit_local_models, perturb, random_masks, source_logits, surrogate_outputs
 from pnc_pack.errors import BuildError, DataError, UsageError
 from pnc_pack.format.delta import ClonedModule, CloneDelta, LabelEntry, Mask
@@ -57,11 +57,10 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
     ys = source_logits(source, xs, b, cfg.grid)
     theta, r2 = fit_local_models(b, ys, cfg.kernel_width, cfg.ridge)
     g = surrogate_outputs(b, theta)[..., clone_idx]
-    neg = dict(target_conf=cfg.neg_target_conf, source_max=cfg.neg_source_max, gen=gen, limit=4 * len(y),
-               kind=cfg.negatives, n_old=len(tgt_cfg.labels), inversion_steps=cfg.inversion_steps,
-               inversion_copies=cfg.inversion_copies)
-    nx, ny = make_negatives(X[tr], target, _SourceOnTarget(source, target), clone_idx, **neg)
-    nxh, nyh = make_negatives(X[ho], target, _SourceOnTarget(source, target), clone_idx, **neg)
+    neg = dict(negative_settings(cfg), gen=gen, limit=4 * len(y), n_old=len(tgt_cfg.labels))
+    seen_by_source = _SourceOnTarget(source, target)
+    nx, ny = make_negatives(X[tr], target, seen_by_source, clone_idx, **neg)
+    nxh, nyh = make_negatives(X[ho], target, seen_by_source, clone_idx, **neg)
     if cfg.neg_weight == 0:
         nx, ny, nxh, nyh = nx[:0], ny[:0], nxh[:0], nyh[:0]
     px, py, pg = pool(X[tr], y[tr], b[tr], g[tr], cfg.pool_size, cfg.grid, gen)

@@ -34,6 +34,12 @@ def candidates(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.cat(out)
 
 
+def settings(cfg) -> dict:
+    """The make_negatives keywords a BuildConfig sets (thresholds, kind, inversion schedule)."""
+    return dict(target_conf=cfg.neg_target_conf, source_max=cfg.neg_source_max, kind=cfg.negatives,
+                inversion_steps=cfg.inversion_steps, inversion_copies=cfg.inversion_copies)
+
+
 def make_negatives(x: torch.Tensor, target, source, clone_idx: list[int], *, target_conf: float, source_max: float,
                    gen: torch.Generator, limit: int, kind: str = "transforms", n_old: int | None = None,
                    inversion_steps: int = 30, inversion_lr: float = 0.05, inversion_tv: float = 0.02,

@@ -244,15 +244,13 @@ def builder_negatives(task: Task) -> tuple[torch.Tensor, torch.Tensor] | None:
     """The PNC builder's data-free negatives for D_t (images, target output position), or None without a builder."""
     try:
         from pnc_pack.build.config import BuildConfig
-        from pnc_pack.build.negatives import make_negatives
+        from pnc_pack.build.negatives import make_negatives, settings
     except ImportError:
         return None
-    cfg = BuildConfig()
     clone_idx = [task.source_labels.index(c) for c in task.clone]
     with torch.no_grad():
-        x, y = make_negatives(task.X_dt, task.target, task.source, clone_idx, target_conf=cfg.neg_target_conf,
-                              source_max=cfg.neg_source_max, gen=torch.Generator().manual_seed(task.seed),
-                              limit=4 * len(task.y_dt))
+        x, y = make_negatives(task.X_dt, task.target, task.source, clone_idx, **settings(BuildConfig()),
+                              gen=torch.Generator().manual_seed(task.seed), limit=4 * len(task.y_dt))
     return x, y.to(torch.int64)
 
 

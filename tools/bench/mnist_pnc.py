@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -83,8 +84,6 @@ def main(argv):
         lines.append(f"| {name} {r['classes']} | {100 * r['ori']:.1f} | {100 * r['tar']:.1f} | {100 * r['avg']:.1f} | "
                      f"{r['R']} | {r['loss_per_R']} | {r['mask_density']:.3f} | {r['delta_bytes']} | "
                      f"{r['build_seconds']} / {r.get('build_cpu_seconds', '-')} |")
-    import os
-
     lines += ["", f"Load average when it ended: {os.getloadavg()[0]:.1f} (2 cores; a higher load stretches wall time, "
               "not CPU time; torch runs single-threaded here when OMP_NUM_THREADS=1)"]
     (RESULTS / "mnist_pnc.md").write_text("\n".join(lines) + "\n")
