@@ -104,3 +104,28 @@ def test_inversion_negatives_are_confident_target_images_and_leave_the_target_al
     assert (conf >= 0.9).all() and torch.equal(cls, y)
     d = build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, negatives="inversion", **FAST)
     assert d.metrics["negatives"] > 0
+
+
+def test_typical_negatives_are_the_most_typical_passing_candidates_per_target_class(zoo, digits):
+    from pnc_pack.build.negatives import _passing, make_negatives, typical_pool
+    from pnc_pack.data import fit_to_shape, select_classes
+    from pnc_pack.zoo.pretrained import load_pretrained
+
+    target, _ = load_pretrained(zoo["target"])
+    source, _ = load_pretrained(zoo["source"])
+    X, _ = select_classes(*digits.train, [5])
+    X = fit_to_shape(X[:40], target.input_shape)
+    kw = dict(target_conf=0.9, source_max=0.5, kind="typical", limit=50)
+    x, y = make_negatives(X, target, source, [0], gen=torch.Generator().manual_seed(0), **kw)
+    again = make_negatives(X, target, source, [0], gen=torch.Generator().manual_seed(0), **kw)
+    assert torch.equal(x, again[0]) and torch.equal(y, again[1])
+    n_old = target.num_classes
+    assert 0 < len(x) <= 50 and torch.bincount(y, minlength=n_old).max() <= 50 // n_old  # balanced per class
+    with torch.no_grad():
+        ok, cls, energy = _passing(x, target, source, [0], 0.9, 0.5)
+        assert ok.all() and torch.equal(cls, y)
+        # every kept image is at least as typical (target logsumexp) as any passing candidate of its class left out
+        pool = torch.cat(list(typical_pool(X, torch.Generator().manual_seed(0))))
+        pok, pcls, penergy = _passing(pool, target, source, [0], 0.9, 0.5)
+    for c in y.unique().tolist():
+        assert energy[y == c].min() >= penergy[pok & (pcls == c)].sort(descending=True).values[(y == c).sum() - 1] - 1e-5

@@ -66,6 +66,8 @@ from dataclasses import asdict, dataclass, fields
 
 from pnc_pack.errors import UsageError
 
+NEGATIVES = ("typical", "transforms", "inversion", "both")
+
 
 @dataclass(frozen=True)
 class BuildConfig:
@@ -91,7 +93,7 @@ class BuildConfig:
     neg_weight: float = 3.0
     neg_target_conf: float = 0.9
     neg_source_max: float = 0.5
-    negatives: str = "transforms"  # transforms | inversion | both (pnc_pack.build.negatives)
+    negatives: str = "typical"  # typical | transforms | inversion | both (pnc_pack.build.negatives)
     inversion_copies: int = 3  # inverted images per D_t image
     inversion_steps: int = 30
     route_recall: float | None = 0.95  # held-out D_t share routed to the cloned classes after calibration (None: off)
@@ -104,8 +106,8 @@ class BuildConfig:
             raise UsageError(f"data_fraction must be in (0, 1], got {self.data_fraction}")
         if self.grid < 1 or self.masks_per_anchor < 1 or self.steps < 1 or self.batch_size < 1:
             raise UsageError("grid, masks_per_anchor, steps and batch_size must be positive")
-        if self.negatives not in ("transforms", "inversion", "both"):
-            raise UsageError(f"negatives must be transforms, inversion or both, got {self.negatives!r}")
+        if self.negatives not in NEGATIVES:
+            raise UsageError(f"negatives must be one of {', '.join(NEGATIVES)}, got {self.negatives!r}")
         if self.inversion_copies < 1 or self.inversion_steps < 0:
             raise UsageError("inversion_copies must be positive and inversion_steps not negative")
         if self.route_recall is not None and not 0 < self.route_recall <= 1:
