@@ -84,6 +84,18 @@ def test_verdict_names_wins_losses_and_goals():
     assert all("goal" not in x for x in report.verdict(_result([_run(0, 90.2, 90.0)], dataset="fashion-mnist")))
 
 
+def test_label_names_non_default_and_unrecorded_builder_settings():
+    from pnc_pack.build.config import BuildConfig
+
+    cfg = BuildConfig().to_dict()
+    assert report.label({"dataset": "mnist", "pnc_config": cfg}) == "mnist"
+    variant = report.label({"dataset": "mnist", "pnc_config": {**cfg, "negatives": "inversion"}})
+    assert variant == "mnist [PNC rows with negatives=inversion]"
+    old = {k: v for k, v in cfg.items() if k != "negatives"}  # stored by a builder without that setting
+    assert report.label({"dataset": "mnist", "pnc_config": old}) == \
+        "mnist [PNC rows built before the setting(s) negatives existed]"
+
+
 def test_three_figures_and_partial_note(tmp_path):
     res = _result([_run(0, 98.0, 90.0)], seeds=[0, 1, 2])
     paths = report.write_paper(res, tmp_path)

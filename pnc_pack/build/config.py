@@ -17,8 +17,9 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
 - additions that make routing work without old-class data (PAPER.md §8: distillation alone reproduces Direct
   Ensemble): cross-entropy on the perturbed D_t samples over the whole label set (``ce_weight``), and data-free
   negatives (``neg_weight``): transforms of D_t images (rotations, flips, transposes, half and quadrant mixes
-  between anchors) that the frozen target classifies confidently as one of its classes while the source does not
-  call them a cloned class; on those the clone must predict the target's class.
+  between anchors, mirror-symmetrised halves, shifts) that the frozen target classifies confidently as one of its
+  classes while the source does not call them a cloned class, class-balanced and the most typical for the target
+  first (``negatives="typical"``); on those the clone must predict the target's class.
 - R* = argmin of the held-out loss (a stratified ``holdout`` share of the anchors, never trained on).
 - after binarising, adapter and classifier are re-tuned for ``retune_steps`` with the binary masks.
 - routing calibration (an addition): the new classes' biases are shifted by one common amount so that a share
@@ -34,7 +35,8 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   neg_weight 1, 300 steps         95.9 / 98.9 / 96.4     94.9 / 98.2 / 96.1
   neg_weight 3, 300 steps         96.8 / 97.8 / 97.0     96.4 / 96.9 / 96.6
   + calibration 0.95              98.0 / 95.3 / 97.6     97.6 / 95.3 / 96.8
-  + 200 steps (default)           98.2 / 95.1 / 97.7     97.7 / 95.4 / 96.9
+  + 200 steps                     98.2 / 95.1 / 97.7     97.7 / 95.4 / 96.9
+  + typical negatives (default)   98.5 / 96.9 / 98.2     98.4 / 94.3 / 96.9
   paper, PNC (full)               96.4 / 99.7 / 97.0     96.2 / 97.8 / 96.8
   ==============================  =====================  =====================
 
@@ -44,14 +46,39 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   S 98.4/95.7/97.9 and M 96.9/95.4/96.3 at 0.95: on these models a linear routing rule over the two networks'
   outputs and features reaches about 98 (S) and 96.5-97 (M), and the issue's goal (AvgS >= 98, AvgM >= 97.5 with
   Ori >= 98.2) lies just beyond it.
-- ``negatives`` (same bench, positions fixed at the R* above, calibrated): ``transforms`` (default) S 98.2/95.1/97.7,
+- ``negatives="typical"`` (the default since session 3): the routing errors are mostly real 3s taken as 5s and 5s
+  as 3s (S: 72 and 37 of the test set; M adds 7 -> 2); the plain transforms labelled "3" are rotated and mirrored
+  5s, nothing like a real 3. A larger pool with mirror-symmetrised halves (a 5's lower bowl mirrored up is a 3)
+  and shifts, reduced per target class to the candidates the target finds most typical (largest logsumexp),
+  class-balanced. First measured in isolation (positions and masks of a default build fixed, adapter and
+  classifier trained afresh on each negative set, calibrated at 0.95, paper bench zoo models, seeds 0/1/2, a
+  pool with symmetrised halves and shifts of *all* transforms): S 97.75/97.74/97.76 -> 98.39/98.34/98.53,
+  M 96.78/96.78/96.74 -> 97.16/97.16/97.31; the same pool drawn at random instead of by typicality:
+  S 98.01/97.64/98.17, M 96.73/96.80/96.74; typical but not class-balanced (it crowds into classes 3 and 4):
+  S 98.12/98.32/98.42, M 97.00/96.73/97.18; adding thickened/thinned strokes and small rotations and scalings:
+  +0.05 (not kept). The whole builder (the pool from a 4|D_t| subset of the transforms, masks learned with the
+  new negatives), `python -m tools.bench paper --data idx:data/mnist --seeds 0,1,2 --methods
+  pnc,pnc_no_local,pnc_no_insert --tag=-pnc`: AvgS 98.03 ± 0.46 (Ori 98.61 ± 0.48, every seed within 1.5 of its
+  target) against 97.60 ± 0.34 with ``transforms``; AvgM 96.47 ± 0.49 (Ori 98.29 ± 0.60, Tar 93.42 ± 0.65)
+  against 96.71 ± 0.47: M does not gain as a whole build, S does. Fashion-MNIST (``--methods pnc``): AvgS
+  91.19 vs 91.06, AvgM 64.07 vs 63.95. Cost: prepare of M +9 s CPU (the target sees ~90 candidates per D_t
+  image, the source only the confident ones, most typical first, until each class has enough).
+- What limits M now is the operating point: with typical negatives, 95% held-out recall lands at Tar 93.4 on
+  the test set. Calibrating the same three M clones at 0.97 gives Avg 97.60/97.04/96.36, at 0.978 (the recall
+  that spends a fixed 1/120 of Avg on missed cloned images, 1 - (n_old + k)/(120 k)) 97.72/97.08/96.45 (mean
+  97.08), but Ori falls to 97.68/96.79/96.98, out of the issue's 1.5-point band; per-class bias shifts are
+  worse (-0.1 to -0.7). 0.95 stays: it keeps the target's own classes, which is the point of cloning.
+- The ceiling of this classifier, for the record: trained with 3,000 *real* old-class training images as
+  negatives (which the protocol forbids), the same clones reach S 98.94 and M 97.87 at the best bias shift on
+  the test set (seed 0). So AvgM >= 97.5 with Ori in the band needs negatives almost as good as real images.
+- ``negatives`` (same bench, positions fixed at the R* above, calibrated; before ``typical``): ``transforms`` S 98.2/95.1/97.7,
   M 97.7/95.4/96.9; ``inversion`` with 3 copies S 97.7/98.3/97.8, M 98.5/95.3/97.3 (6 copies: 97.8 / 97.2, the
   same); ``both`` S 97.8, M 96.9. Inversion negatives lie where routing errors happen and help M by 0.4 points;
   on one seed. Over the paper benchmark's three seeds they do not hold (`python -m tools.bench paper --data
   idx:data/mnist --seeds 0,1,2 --methods pnc --pnc-set negatives=inversion --tag=-inversion`): MNIST AvgS
   96.03 ± 2.76 (seed 2 drops to 92.9: Ori 92.5) vs 97.60 ± 0.34 with transforms, AvgM 96.61 ± 0.53 vs 96.71 ± 0.47;
-  Fashion-MNIST AvgS 91.36 ± 1.06 vs 91.06 ± 0.81, AvgM 64.62 ± 2.70 vs 63.95 ± 0.66. So ``transforms`` stays
-  the default and ``inversion`` an option. Measured and not adopted: a Mahalanobis novelty term over [f_t, f_s] fitted
+  Fashion-MNIST AvgS 91.36 ± 1.06 vs 91.06 ± 0.81, AvgM 64.62 ± 2.70 vs 63.95 ± 0.66. So ``inversion`` is an
+  option, not the default. Measured and not adopted: a Mahalanobis novelty term over [f_t, f_s] fitted
   on D_t (rank 8-32) added to the calibrated margin: M +0.4 to +0.6 Avg, S -0.2 to -1.5 (numbers in the builder
   issue's note). The target's own confidence (max softmax, logsumexp) is no signal here: the target is as
   confident on the cloned classes' images as on its own (at 95% held-out recall it keeps only 22-45% of Ori).

@@ -102,8 +102,11 @@ def label(result: dict) -> str:
     except Exception:  # noqa: BLE001 - a report must render without the builder
         return result["dataset"]
     diff = {k: v for k, v in cfg.items() if k in default and default[k] != v and k != "steps"}
-    return result["dataset"] + (f" [PNC rows with {', '.join(f'{k}={v}' for k, v in sorted(diff.items()))}]"
-                                if diff else "")
+    notes = [f"PNC rows with {', '.join(f'{k}={v}' for k, v in sorted(diff.items()))}"] if diff else []
+    missing = sorted(k for k in default if cfg and k not in cfg)  # stored by a builder that predates them
+    if missing:
+        notes.append(f"PNC rows built before the setting(s) {', '.join(missing)} existed")
+    return result["dataset"] + (f" [{'; '.join(notes)}]" if notes else "")
 
 
 def verdict(result: dict) -> list[str]:
