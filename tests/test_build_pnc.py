@@ -129,3 +129,18 @@ def test_typical_negatives_are_the_most_typical_passing_candidates_per_target_cl
         pok, pcls, penergy = _passing(pool, target, source, [0], 0.9, 0.5)
     for c in y.unique().tolist():
         assert energy[y == c].min() >= penergy[pok & (pcls == c)].sort(descending=True).values[(y == c).sum() - 1] - 1e-5
+
+
+def test_typical_negatives_may_be_none(zoo, digits):
+    from pnc_pack.build.negatives import make_negatives
+    from pnc_pack.data import fit_to_shape, select_classes
+    from pnc_pack.zoo.pretrained import load_pretrained
+
+    target, _ = load_pretrained(zoo["target"])
+    source, _ = load_pretrained(zoo["source"])
+    X, _ = select_classes(*digits.train, [5])
+    X = fit_to_shape(X[:8], target.input_shape)
+    for x in (X, X[:0]):  # nothing passes a confidence above 1; no images at all
+        nx, ny = make_negatives(x, target, source, [0], target_conf=1.01, source_max=0.5, kind="typical",
+                                gen=torch.Generator().manual_seed(0), limit=10)
+        assert nx.shape == (0, *X.shape[1:]) and ny.shape == (0,)

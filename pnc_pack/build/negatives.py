@@ -111,6 +111,9 @@ def _keep_typical(parts, target, source, clone_idx, target_conf, source_max, lim
     target sees every candidate; the source only the confident ones, in that order, until each class has enough."""
     xs, ys, es = [], [], []
     for part in parts:
+        xs.append(part[:0])  # an empty pool still has the images' shape
+        ys.append(torch.empty(0, dtype=torch.long))
+        es.append(torch.empty(0))
         for i in range(0, len(part), chunk):
             c = part[i:i + chunk]
             logits = target(c)
@@ -132,7 +135,7 @@ def _keep_typical(parts, target, source, clone_idx, target_conf, source_max, lim
             got += len(part)
             if got >= want:
                 break
-    idx = torch.cat(keep).sort().values
+    idx = torch.cat(keep).sort().values if keep else torch.empty(0, dtype=torch.long)
     return xs[idx], ys[idx]
 
 
