@@ -128,7 +128,7 @@ def test_repair_brings_a_damaged_clone_back(built, digits, damage):
     from pnc_pack.clone.repair import repair, repaired_delta
 
     good = evaluate_delta_model(apply(built), digits)["avg"]
-    broken = perturb(built, scale=1.0) if damage == "noise" else quantize(built, bits=2)
+    broken = perturb(built, scale=2.0) if damage == "noise" else quantize(built, bits=2)
     assert broken.refs == built.refs and broken.modules[0].masks == built.modules[0].masks
     damaged = apply(broken)
     hurt = evaluate_delta_model(damaged, digits)["avg"]
