@@ -57,25 +57,17 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
     ys = source_logits(source, xs, b, cfg.grid)
     theta, r2 = fit_local_models(b, ys, cfg.kernel_width, cfg.ridge)
     g = surrogate_outputs(b, theta)[..., clone_idx]
+    neg = dict(negative_settings(cfg), gen=gen, limit=4 * len(y), n_old=len(tgt_cfg.labels))
     seen_by_source = _SourceOnTarget(source, target)
-
-    def negatives(kind: str) -> tuple:
-        """(train images, labels, held-out images, labels) of one kind; none when ``neg_weight`` is 0."""
-        if cfg.neg_weight == 0:
-            return X[:0], y[:0], X[:0], y[:0]
-        neg = dict(negative_settings(cfg), kind=kind, gen=gen, limit=4 * len(y), n_old=len(tgt_cfg.labels))
-        return (*make_negatives(X[tr], target, seen_by_source, clone_idx, **neg),
-                *make_negatives(X[ho], target, seen_by_source, clone_idx, **neg))
-
-    final = negatives(cfg.negatives)
-    searched = final if cfg.search_negatives == cfg.negatives else negatives(cfg.search_negatives)
+    nx, ny = make_negatives(X[tr], target, seen_by_source, clone_idx, **neg)
+    nxh, nyh = make_negatives(X[ho], target, seen_by_source, clone_idx, **neg)
+    if cfg.neg_weight == 0:
+        nx, ny, nxh, nyh = nx[:0], ny[:0], nxh[:0], nyh[:0]
     px, py, pg = pool(X[tr], y[tr], b[tr], g[tr], cfg.pool_size, cfg.grid, gen)
     hx, hy, hg = pool(X[ho], y[ho], b[ho], g[ho], max(1, cfg.pool_size // 4), cfg.grid, gen)
-    p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), px, py, pg, hx, hy, hg, *searched, X[ho],
-                  final_negatives=final)
+    p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), px, py, pg, hx, hy, hg, nx, ny, nxh, nyh, X[ho])
     info = {"anchors": int(len(tr)), "held_out": int(len(ho)), "surrogate_r2": round(r2, 4),
-            "negatives": int(len(final[0])), "negatives_held_out": int(len(final[2])),
-            "search_negatives": int(len(searched[0]))}
+            "negatives": int(len(nx)), "negatives_held_out": int(len(nxh))}
     return p, info
 
 
@@ -127,12 +119,9 @@ def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> t
             report[R]["mask_density_soft"] = round(float(torch.cat([(v > 0).float() for v in br.scores.values()]).mean()), 4)
         branches[R] = br
     best = min(positions, key=lambda r: (report[r]["total"], -r))
-    binary = S.binarize(branches[best]) if branches[best].scores else None
-    if p.final_negatives is not None:
-        p = replace(p, **dict(zip(("neg_x", "neg_y", "neg_x_ho", "neg_y_ho"), p.final_negatives)))
-    torch.manual_seed(seed * 31 + 7)
-    br = S.fresh_branch(p, best, cfg)  # the final module: fresh adapter and classifier on the binary masks
-    br.binary = binary
+    br = branches[best]
+    if br.scores:
+        br.binary = S.binarize(br)
     S.train(p, br, cfg, cfg.retune_steps, torch.Generator().manual_seed(seed * 31 + 7), progress, task)
     final = S.held_out_loss(p, br, cfg)
     if not all(torch.isfinite(torch.tensor(v)) for v in final.values()):

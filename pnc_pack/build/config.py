@@ -21,8 +21,7 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   classes while the source does not call them a cloned class, class-balanced and the most typical for the target
   first (``negatives="typical"``); on those the clone must predict the target's class.
 - R* = argmin of the held-out loss (a stratified ``holdout`` share of the anchors, never trained on).
-- after binarising, the final module gets a fresh adapter and classifier, trained for ``retune_steps`` on the
-  binary masks with the ``negatives``; the search (masks and R*) runs with the ``search_negatives``.
+- after binarising, adapter and classifier are re-tuned for ``retune_steps`` with the binary masks.
 - routing calibration (an addition): the new classes' biases are shifted by one common amount so that a share
   ``route_recall`` of the held-out D_t anchors (unperturbed) has its largest new logit above the largest target
   logit. Training alone leaves the operating point wherever the negatives' weight puts it; this sets it from data
@@ -108,7 +107,7 @@ class BuildConfig:
     holdout: float = 0.2
     steps: int = 200
     pool_size: int = 20000  # perturbed samples kept (their frozen activations are computed once per position)
-    retune_steps: int = 300
+    retune_steps: int = 100
     batch_size: int = 128
     lr: float = 1e-3
     mask_lr: float = 5e-2
@@ -121,8 +120,7 @@ class BuildConfig:
     neg_weight: float = 3.0
     neg_target_conf: float = 0.9
     neg_source_max: float = 0.5
-    negatives: str = "typical"  # typical | transforms | inversion | both (pnc_pack.build.negatives): final module
-    search_negatives: str = "transforms"  # the same kinds: while searching R and learning the masks
+    negatives: str = "typical"  # typical | transforms | inversion | both (pnc_pack.build.negatives)
     inversion_copies: int = 3  # inverted images per D_t image
     inversion_steps: int = 30
     route_recall: float | None = 0.95  # held-out D_t share routed to the cloned classes after calibration (None: off)
@@ -135,9 +133,8 @@ class BuildConfig:
             raise UsageError(f"data_fraction must be in (0, 1], got {self.data_fraction}")
         if self.grid < 1 or self.masks_per_anchor < 1 or self.steps < 1 or self.batch_size < 1:
             raise UsageError("grid, masks_per_anchor, steps and batch_size must be positive")
-        for name in ("negatives", "search_negatives"):
-            if getattr(self, name) not in NEGATIVES:
-                raise UsageError(f"{name} must be one of {', '.join(NEGATIVES)}, got {getattr(self, name)!r}")
+        if self.negatives not in NEGATIVES:
+            raise UsageError(f"negatives must be one of {', '.join(NEGATIVES)}, got {self.negatives!r}")
         if self.inversion_copies < 1 or self.inversion_steps < 0:
             raise UsageError("inversion_copies must be positive and inversion_steps not negative")
         if self.route_recall is not None and not 0 < self.route_recall <= 1:

@@ -45,7 +45,6 @@ class Problem:
     neg_x_ho: torch.Tensor
     neg_y_ho: torch.Tensor
     anchors_ho: torch.Tensor | None = None  # the held-out D_t images themselves, unperturbed (for calibration)
-    final_negatives: tuple | None = None  # (neg_x, neg_y, neg_x_ho, neg_y_ho) for the final module, when they differ
 
     @property
     def k(self) -> int:
