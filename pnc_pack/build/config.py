@@ -63,6 +63,12 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   against 96.71 ± 0.47: M does not gain as a whole build, S does. Fashion-MNIST (``--methods pnc``): AvgS
   91.19 vs 91.06, AvgM 64.07 vs 63.95. Cost: prepare of M +9 s CPU (the target sees ~90 candidates per D_t
   image, the source only the confident ones, most typical first, until each class has enough).
+- Measured and not kept: searching R and the masks with ``transforms`` negatives, then training a fresh adapter
+  and classifier on the binary masks for 300 steps with ``typical`` ones (what the isolated measurement above
+  did, where it gave M +0.44): as whole builds over the same three seeds MNIST AvgS 97.97, AvgM 96.53; Fashion
+  91.14 / 64.21: the same as ``typical`` throughout, and M 11 s slower. The isolated gain for M most likely came
+  from that one set of masks. Neither does leaving L_neg's gradient out of the masks help (M seeds 1/2: +0.34 / +0.10), nor
+  a fresh 300-step re-tune (+0.2 / -0.0), nor symmetrising and shifting all transforms instead of a subset.
 - What limits M now is the operating point: with typical negatives, 95% held-out recall lands at Tar 93.4 on
   the test set. Calibrating the same three M clones at 0.97 gives Avg 97.60/97.04/96.36, at 0.978 (the recall
   that spends a fixed 1/120 of Avg on missed cloned images, 1 - (n_old + k)/(120 k)) 97.72/97.08/96.45 (mean
