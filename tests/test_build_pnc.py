@@ -144,3 +144,14 @@ def test_typical_negatives_may_be_none(zoo, digits):
         nx, ny = make_negatives(x, target, source, [0], target_conf=1.01, source_max=0.5, kind="typical",
                                 gen=torch.Generator().manual_seed(0), limit=10)
         assert nx.shape == (0, *X.shape[1:]) and ny.shape == (0,)
+
+
+def test_no_negatives_are_made_when_their_weight_is_zero(zoo, digits, monkeypatch):
+    import pnc_pack.build.api as api
+
+    def refuse(*a, **k):
+        raise AssertionError("negatives made although neg_weight is 0")
+
+    monkeypatch.setattr(api, "make_negatives", refuse)
+    d = build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, neg_weight=0.0, **FAST)
+    assert d.metrics["negatives"] == 0 and d.metrics["negatives_held_out"] == 0

@@ -57,12 +57,13 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
     ys = source_logits(source, xs, b, cfg.grid)
     theta, r2 = fit_local_models(b, ys, cfg.kernel_width, cfg.ridge)
     g = surrogate_outputs(b, theta)[..., clone_idx]
-    neg = dict(negative_settings(cfg), gen=gen, limit=4 * len(y), n_old=len(tgt_cfg.labels))
-    seen_by_source = _SourceOnTarget(source, target)
-    nx, ny = make_negatives(X[tr], target, seen_by_source, clone_idx, **neg)
-    nxh, nyh = make_negatives(X[ho], target, seen_by_source, clone_idx, **neg)
-    if cfg.neg_weight == 0:
-        nx, ny, nxh, nyh = nx[:0], ny[:0], nxh[:0], nyh[:0]
+    if cfg.neg_weight == 0:  # no negatives: none are made
+        nx, ny, nxh, nyh = X[:0], y[:0], X[:0], y[:0]
+    else:
+        neg = dict(negative_settings(cfg), gen=gen, limit=4 * len(y), n_old=len(tgt_cfg.labels))
+        seen_by_source = _SourceOnTarget(source, target)
+        nx, ny = make_negatives(X[tr], target, seen_by_source, clone_idx, **neg)
+        nxh, nyh = make_negatives(X[ho], target, seen_by_source, clone_idx, **neg)
     px, py, pg = pool(X[tr], y[tr], b[tr], g[tr], cfg.pool_size, cfg.grid, gen)
     hx, hy, hg = pool(X[ho], y[ho], b[ho], g[ho], max(1, cfg.pool_size // 4), cfg.grid, gen)
     p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), px, py, pg, hx, hy, hg, nx, ny, nxh, nyh, X[ho])
