@@ -69,6 +69,9 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   91.14 / 64.21: the same as ``typical`` throughout, and M 11 s slower. The isolated gain for M most likely came
   from that one set of masks. Neither does leaving L_neg's gradient out of the masks help (M seeds 1/2: +0.34 / +0.10), nor
   a fresh 300-step re-tune (+0.2 / -0.0), nor symmetrising and shifting all transforms instead of a subset.
+- ``neg_weight`` with typical negatives, whole builds over the three seeds (`python -m tools.bench paper --data
+  idx:data/mnist --seeds 0,1,2 --methods pnc --pnc-set neg_weight=W --tag=-nwW`): W = 1 -> AvgS 98.04,
+  AvgM 96.41; 3 (default) -> 98.03 / 96.47; 6 -> 98.05 / 96.54: flat, not a lever.
 - What limits M now is the operating point: with typical negatives, 95% held-out recall lands at Tar 93.4 on
   the test set. Calibrating the same three M clones at 0.97 gives Avg 97.60/97.04/96.36, at 0.978 (the recall
   that spends a fixed 1/120 of Avg on missed cloned images, 1 - (n_old + k)/(120 k)) 97.72/97.08/96.45 (mean
