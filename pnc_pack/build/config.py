@@ -67,8 +67,9 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   and classifier on the binary masks for 300 steps with ``typical`` ones (what the isolated measurement above
   did, where it gave M +0.44): as whole builds over the same three seeds MNIST AvgS 97.97, AvgM 96.53; Fashion
   91.14 / 64.21: the same as ``typical`` throughout, and M 11 s slower. The isolated gain for M most likely came
-  from that one set of masks. Neither does leaving L_neg's gradient out of the masks help (M seeds 1/2: +0.34 / +0.10), nor
-  a fresh 300-step re-tune (+0.2 / -0.0), nor symmetrising and shifting all transforms instead of a subset.
+  from that one set of masks. Neither does leaving L_neg's gradient out of the masks help (M seeds 1/2: +0.34 /
+  +0.10), nor a fresh 300-step re-tune (+0.2 / -0.0), nor symmetrising and shifting all transforms instead of a
+  subset.
 - ``neg_weight`` with typical negatives, whole builds over the three seeds (`python -m tools.bench paper --data
   idx:data/mnist --seeds 0,1,2 --methods pnc --pnc-set neg_weight=W --tag=-nwW`): W = 1 -> AvgS 98.04,
   AvgM 96.41; 3 (default) -> 98.03 / 96.47; 6 -> 98.05 / 96.54: flat, not a lever.
@@ -80,8 +81,8 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
 - The ceiling of this classifier, for the record: trained with 3,000 *real* old-class training images as
   negatives (which the protocol forbids), the same clones reach S 98.94 and M 97.87 at the best bias shift on
   the test set (seed 0). So AvgM >= 97.5 with Ori in the band needs negatives almost as good as real images.
-- ``negatives`` (same bench, positions fixed at the R* above, calibrated; before ``typical``): ``transforms`` S 98.2/95.1/97.7,
-  M 97.7/95.4/96.9; ``inversion`` with 3 copies S 97.7/98.3/97.8, M 98.5/95.3/97.3 (6 copies: 97.8 / 97.2, the
+- ``negatives`` (same bench, positions fixed at the R* above, calibrated; before ``typical``): ``transforms``
+  S 98.2/95.1/97.7, M 97.7/95.4/96.9; ``inversion`` with 3 copies S 97.7/98.3/97.8, M 98.5/95.3/97.3 (6 copies: 97.8 / 97.2, the
   same); ``both`` S 97.8, M 96.9. Inversion negatives lie where routing errors happen and help M by 0.4 points;
   on one seed. Over the paper benchmark's three seeds they do not hold (`python -m tools.bench paper --data
   idx:data/mnist --seeds 0,1,2 --methods pnc --pnc-set negatives=inversion --tag=-inversion`): MNIST AvgS

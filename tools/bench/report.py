@@ -103,7 +103,7 @@ def label(result: dict) -> str:
         return result["dataset"]
     diff = {k: v for k, v in cfg.items() if k in default and default[k] != v and k != "steps"}
     notes = [f"PNC rows with {', '.join(f'{k}={v}' for k, v in sorted(diff.items()))}"] if diff else []
-    missing = sorted(k for k in default if cfg and k not in cfg)  # stored by a builder that predates them
+    missing = sorted(set(default) - set(cfg)) if cfg else []  # stored by a builder that predates them
     if missing:
         notes.append(f"PNC rows built before the setting(s) {', '.join(missing)} existed")
     return result["dataset"] + (f" [{'; '.join(notes)}]" if notes else "")
