@@ -155,3 +155,34 @@ def test_no_negatives_are_made_when_their_weight_is_zero(zoo, digits, monkeypatc
     monkeypatch.setattr(api, "make_negatives", refuse)
     d = build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, neg_weight=0.0, **FAST)
     assert d.metrics["negatives"] == 0 and d.metrics["negatives_held_out"] == 0
+
+
+def test_novelty_lets_far_candidates_past_the_source_check(zoo, digits):
+    """Candidates the source calls a cloned class are still negatives when they lie far from every D_t anchor in the
+    source's feature space; real cloned-class images almost never do, real target-class images mostly do."""
+    from pnc_pack.build.negatives import Novelty, _passing, _source_allows, make_negatives
+    from pnc_pack.data import fit_to_shape, select_classes
+    from pnc_pack.zoo.pretrained import load_pretrained
+
+    target, _ = load_pretrained(zoo["target"])
+    source, _ = load_pretrained(zoo["source"])
+    fit = lambda x: fit_to_shape(x, target.input_shape)  # noqa: E731
+    X = fit(select_classes(*digits.train, [5])[0])
+    anchors, held_out = X[:80], X[80:]
+    new_test = fit(select_classes(*digits.test, [5])[0])
+    old_test = fit(select_classes(*digits.test, [0, 1, 2, 3, 4])[0])
+    novelty = Novelty(lambda x: source.head_input(source.forward_blocks(x, 0, source.num_blocks)), anchors, held_out, 0.9)
+    assert novelty.far(held_out).float().mean() <= 0.1 + 1 / len(held_out)
+    assert novelty.far(new_test).float().mean() <= 0.15
+    assert novelty.far(old_test).float().mean() >= 0.5
+    kw = dict(target_conf=0.9, source_max=0.5, kind="typical", limit=200)
+    x, y = make_negatives(anchors, target, source, [0], gen=torch.Generator().manual_seed(0), novelty=novelty, **kw)
+    again = make_negatives(anchors, target, source, [0], gen=torch.Generator().manual_seed(0), novelty=novelty, **kw)
+    assert torch.equal(x, again[0]) and torch.equal(y, again[1])
+    with torch.no_grad():
+        ok, cls, _ = _passing(x, target, source, [0], 0.9, 0.5, novelty)
+        by_source = _source_allows(x, source, [0], 0.5)
+    assert ok.all() and torch.equal(cls, y)
+    assert (~by_source).any() and novelty.far(x[~by_source]).all()  # the source alone would have refused these
+    with pytest.raises(UsageError, match="neg_novelty"):
+        build_clone(zoo["source"], zoo["target"], digits, CLONE, neg_novelty=0.0, **FAST)

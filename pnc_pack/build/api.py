@@ -9,7 +9,7 @@ import torch
 
 from pnc_pack.build import search as S
 from pnc_pack.build.config import BuildConfig
-from pnc_pack.build.negatives import make_negatives, settings as negative_settings
+from pnc_pack.build.negatives import Novelty, make_negatives, settings as negative_settings
 from pnc_pack.build.surrogate import fit_local_models, perturb, random_masks, source_logits, surrogate_outputs
 from pnc_pack.errors import BuildError, DataError, UsageError
 from pnc_pack.format.delta import ClonedModule, CloneDelta, LabelEntry, Mask
@@ -60,8 +60,9 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
     if cfg.neg_weight == 0:  # no negatives: none are made
         nx, ny, nxh, nyh = X[:0], y[:0], X[:0], y[:0]
     else:
-        neg = dict(negative_settings(cfg), gen=gen, limit=4 * len(y), n_old=len(tgt_cfg.labels))
         seen_by_source = _SourceOnTarget(source, target)
+        novelty = None if cfg.neg_novelty is None else Novelty(seen_by_source.features, X[tr], X[ho], cfg.neg_novelty)
+        neg = dict(negative_settings(cfg), gen=gen, limit=4 * len(y), n_old=len(tgt_cfg.labels), novelty=novelty)
         nx, ny = make_negatives(X[tr], target, seen_by_source, clone_idx, **neg)
         nxh, nyh = make_negatives(X[ho], target, seen_by_source, clone_idx, **neg)
     px, py, pg = pool(X[tr], y[tr], b[tr], g[tr], cfg.pool_size, cfg.grid, gen)
@@ -94,10 +95,18 @@ class _SourceOnTarget(torch.nn.Module):
         super().__init__()
         self.source, self.shape = source, tuple(source.input_shape)
 
-    def forward(self, x):
+    def _fit(self, x):
         from pnc_pack.data import fit_to_shape
 
-        return self.source(x if tuple(x.shape[1:]) == self.shape else fit_to_shape(x, self.shape))
+        return x if tuple(x.shape[1:]) == self.shape else fit_to_shape(x, self.shape)
+
+    def forward(self, x):
+        return self.source(self._fit(x))
+
+    def features(self, x):
+        """The source's penultimate features (what its head sees)."""
+        s = self.source
+        return s.head_input(s.forward_blocks(self._fit(x), 0, s.num_blocks))
 
 
 def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> tuple[S.Branch, dict]:

@@ -130,6 +130,8 @@ class BuildConfig:
     neg_weight: float = 3.0
     neg_target_conf: float = 0.9
     neg_source_max: float = 0.5
+    neg_novelty: float | None = 0.99  # also keep negatives the source calls cloned when farther from D_t than this
+    # quantile of the held-out anchors' distances in the source's feature space (None: the source's call alone)
     negatives: str = "typical"  # typical | transforms | inversion | both (pnc_pack.build.negatives)
     inversion_copies: int = 3  # inverted images per D_t image
     inversion_steps: int = 30
@@ -147,6 +149,8 @@ class BuildConfig:
             raise UsageError(f"negatives must be one of {', '.join(NEGATIVES)}, got {self.negatives!r}")
         if self.inversion_copies < 1 or self.inversion_steps < 0:
             raise UsageError("inversion_copies must be positive and inversion_steps not negative")
+        if self.neg_novelty is not None and not 0 < self.neg_novelty <= 1:
+            raise UsageError(f"neg_novelty must be in (0, 1] or None, got {self.neg_novelty}")
         if self.route_recall is not None and not 0 < self.route_recall <= 1:
             raise UsageError(f"route_recall must be in (0, 1] or None, got {self.route_recall}")
         if not 0 <= self.mask_rate < 1 or not 0 < self.holdout < 1:

@@ -78,13 +78,15 @@ def settings(cfg) -> dict:
 def make_negatives(x: torch.Tensor, target, source, clone_idx: list[int], *, target_conf: float, source_max: float,
                    gen: torch.Generator, limit: int, kind: str = "transforms", n_old: int | None = None,
                    inversion_steps: int = 30, inversion_lr: float = 0.05, inversion_tv: float = 0.02,
-                   inversion_copies: int = 1, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+                   inversion_copies: int = 1, novelty: Novelty | None = None,
+                   chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
     """(images, target class index) of the kept negatives, at most ``limit`` of them. ``kind``: typical,
-    transforms, inversion or both."""
+    transforms, inversion or both. ``novelty``: also keep candidates the source calls a cloned class when they
+    are far from the D_t anchors (see :class:`Novelty`)."""
     n_old = n_old or target.num_classes
     if kind == "typical":
         return _keep_typical(typical_pool(x, gen), target, source, clone_idx, target_conf, source_max, limit, n_old,
-                             chunk)
+                             chunk, novelty)
     parts = []
     if kind in ("transforms", "both"):
         parts.append(candidates(x, gen))
@@ -95,7 +97,7 @@ def make_negatives(x: torch.Tensor, target, source, clone_idx: list[int], *, tar
                                               gen=gen))
     if not parts:
         raise ValueError(f"unknown negatives kind {kind!r}")
-    return _keep(torch.cat(parts), target, source, clone_idx, target_conf, source_max, gen, limit, chunk)
+    return _keep(torch.cat(parts), target, source, clone_idx, target_conf, source_max, gen, limit, chunk, novelty)
 
 
 def _target_view(c, target, target_conf):
@@ -105,20 +107,44 @@ def _target_view(c, target, target_conf):
     return conf >= target_conf, cls, torch.logsumexp(logits, 1)
 
 
-def _source_allows(c, source, clone_idx, source_max):
-    """Of candidates ``c``: whether the source does not call them a cloned class."""
-    return F.softmax(source(c), 1)[:, clone_idx].sum(1) <= source_max
+class Novelty:
+    """How far images lie from the D_t anchors in the source's feature space: the mean cosine-normalised distance
+    to the ``k`` nearest anchors. ``far`` is True beyond the ``quantile`` of the held-out anchors' own distances,
+    i.e. where at most a share 1 - quantile of real cloned-class images lie."""
+
+    def __init__(self, features, anchors: torch.Tensor, held_out: torch.Tensor, quantile: float, k: int = 5):
+        self.features, self.k = features, k
+        self.ref = self._embed(anchors)
+        self.threshold = float(torch.quantile(self.distance(held_out), quantile)) if len(held_out) else float("inf")
+
+    @torch.no_grad()
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.features(x).flatten(1), dim=1)
+
+    def distance(self, x: torch.Tensor) -> torch.Tensor:
+        d = torch.cdist(self._embed(x), self.ref)
+        return d.topk(min(self.k, self.ref.shape[0]), 1, largest=False).values.mean(1)
+
+    def far(self, x: torch.Tensor) -> torch.Tensor:
+        return self.distance(x) > self.threshold
+
+
+def _source_allows(c, source, clone_idx, source_max, novelty: Novelty | None = None):
+    """Of candidates ``c``: whether the source does not call them a cloned class, or (with ``novelty``) they lie
+    far from every D_t anchor in the source's feature space."""
+    allowed = F.softmax(source(c), 1)[:, clone_idx].sum(1) <= source_max
+    return allowed if novelty is None or not len(c) else allowed | novelty.far(c)
 
 
 @torch.no_grad()
-def _passing(c, target, source, clone_idx, target_conf, source_max):
+def _passing(c, target, source, clone_idx, target_conf, source_max, novelty=None):
     """Of candidates ``c``: which pass the filter, the target's class and the target's logsumexp."""
     ok, cls, energy = _target_view(c, target, target_conf)
-    return ok & _source_allows(c, source, clone_idx, source_max), cls, energy
+    return ok & _source_allows(c, source, clone_idx, source_max, novelty), cls, energy
 
 
 @torch.no_grad()
-def _keep_typical(parts, target, source, clone_idx, target_conf, source_max, limit, n_old, chunk):
+def _keep_typical(parts, target, source, clone_idx, target_conf, source_max, limit, n_old, chunk, novelty=None):
     """Per target class, the ``limit // n_old`` candidates of largest target logsumexp that pass the filter. The
     target sees every candidate; the source only the confident ones, in that order, until each class has enough."""
     xs, ys, es = [], [], []
@@ -140,7 +166,7 @@ def _keep_typical(parts, target, source, clone_idx, target_conf, source_max, lim
         got = 0
         for i in range(0, len(order), 2 * want):
             part = order[i:i + 2 * want]
-            part = part[_source_allows(xs[part], source, clone_idx, source_max)][: want - got]
+            part = part[_source_allows(xs[part], source, clone_idx, source_max, novelty)][: want - got]
             keep.append(part)
             got += len(part)
             if got >= want:
@@ -150,11 +176,11 @@ def _keep_typical(parts, target, source, clone_idx, target_conf, source_max, lim
 
 
 @torch.no_grad()
-def _keep(cand, target, source, clone_idx, target_conf, source_max, gen, limit, chunk):
+def _keep(cand, target, source, clone_idx, target_conf, source_max, gen, limit, chunk, novelty=None):
     keep_x, keep_y = [], []
     for i in range(0, len(cand), chunk):
         c = cand[i:i + chunk]
-        ok, cls, _ = _passing(c, target, source, clone_idx, target_conf, source_max)
+        ok, cls, _ = _passing(c, target, source, clone_idx, target_conf, source_max, novelty)
         keep_x.append(c[ok])
         keep_y.append(cls[ok])
     xs, ys = torch.cat(keep_x), torch.cat(keep_y)
