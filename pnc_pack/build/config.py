@@ -36,7 +36,8 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   neg_weight 3, 300 steps         96.8 / 97.8 / 97.0     96.4 / 96.9 / 96.6
   + calibration 0.95              98.0 / 95.3 / 97.6     97.6 / 95.3 / 96.8
   + 200 steps                     98.2 / 95.1 / 97.7     97.7 / 95.4 / 96.9
-  + typical negatives (default)   98.5 / 96.9 / 98.2     98.4 / 94.3 / 96.9
+  + typical negatives             98.5 / 96.9 / 98.2     98.4 / 94.3 / 96.9
+  + novelty (default)             98.4 / 97.2 / 98.2     98.9 / 95.0 / 97.4
   paper, PNC (full)               96.4 / 99.7 / 97.0     96.2 / 97.8 / 96.8
   ==============================  =====================  =====================
 
