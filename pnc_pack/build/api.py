@@ -104,9 +104,7 @@ class _SourceOnTarget(torch.nn.Module):
         return self.source(self._fit(x))
 
     def features(self, x):
-        """The source's penultimate features (what its head sees)."""
-        s = self.source
-        return s.head_input(s.forward_blocks(self._fit(x), 0, s.num_blocks))
+        return self.source.features(self._fit(x))
 
 
 def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> tuple[S.Branch, dict]:

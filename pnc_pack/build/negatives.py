@@ -135,10 +135,13 @@ class Novelty:
 
 
 def _source_allows(c, source, clone_idx, source_max, novelty: Novelty | None = None):
-    """Of candidates ``c``: whether the source does not call them a cloned class, or (with ``novelty``) they lie
-    far from every D_t anchor in the source's feature space."""
+    """Of candidates ``c``: whether the source does not call them a cloned class, or (with ``novelty``, which
+    judges only the ones the source refused) they lie far from every D_t anchor in the source's feature space."""
     allowed = F.softmax(source(c), 1)[:, clone_idx].sum(1) <= source_max
-    return allowed if novelty is None or not len(c) else allowed | novelty.far(c)
+    refused = ~allowed
+    if novelty is not None and refused.any():
+        allowed[refused] = novelty.far(c[refused])
+    return allowed
 
 
 @torch.no_grad()
