@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from pnc_pack.build import build_clone
+from pnc_pack.build.config import BuildConfig
 from pnc_pack.errors import UsageError
 from pnc_pack.format import codec
 from tests.conftest import CLONE, FAST
@@ -73,15 +74,18 @@ def test_routing_is_calibrated_on_held_out_anchors(built, zoo, digits):
     from pnc_pack.clone.convert import from_raw
 
     cal = built.metrics["calibration"]
-    assert abs(cal["held_out_recall_after"] - 0.95) <= 0.06  # a quantile over a few dozen held-out anchors
+    wanted = BuildConfig().recall(len(CLONE))
+    assert abs(cal["held_out_recall_after"] - wanted) <= 0.06  # a quantile over a few dozen held-out anchors
     raw = build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, eval_data=digits, route_recall=None,
-                      **FAST)
+                      route_recall_multi=None, **FAST)
     assert "calibration" not in raw.metrics
     b_cal, b_raw = (from_raw(d.classifier["new.0.bias"]) for d in (built, raw))
     assert torch.allclose(b_cal, b_raw - cal["bias_shift"], atol=1e-5)
     assert raw.classifier["new.0.weight"] == built.classifier["new.0.weight"]
     with pytest.raises(UsageError, match="route_recall"):
         build_clone(zoo["source"], zoo["target"], digits, CLONE, route_recall=1.5, **FAST)
+    with pytest.raises(UsageError, match="route_recall_multi"):
+        build_clone(zoo["source"], zoo["target"], digits, CLONE, route_recall_multi=0, **FAST)
 
 
 def test_inversion_negatives_are_confident_target_images_and_leave_the_target_alone(zoo, digits):

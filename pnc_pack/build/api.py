@@ -9,7 +9,7 @@ import torch
 
 from pnc_pack.build import search as S
 from pnc_pack.build.config import BuildConfig
-from pnc_pack.build.negatives import Novelty, make_negatives, settings as negative_settings
+from pnc_pack.build.negatives import Novelty, make_negatives, patch_masked, settings as negative_settings
 from pnc_pack.build.surrogate import fit_local_models, perturb, random_masks, source_logits, surrogate_outputs
 from pnc_pack.errors import BuildError, DataError, UsageError
 from pnc_pack.format.delta import ClonedModule, CloneDelta, LabelEntry, Mask
@@ -63,8 +63,9 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
         seen_by_source = _SourceOnTarget(source, target)
         novelty = None if cfg.neg_novelty is None else Novelty(seen_by_source.features, X[tr], X[ho], cfg.neg_novelty)
         neg = dict(negative_settings(cfg), gen=gen, limit=4 * len(y), n_old=len(tgt_cfg.labels), novelty=novelty)
-        nx, ny = make_negatives(X[tr], target, seen_by_source, clone_idx, **neg)
-        nxh, nyh = make_negatives(X[ho], target, seen_by_source, clone_idx, **neg)
+        masks = dict(copies=cfg.neg_masks, grid=cfg.grid, rate=cfg.mask_rate, gen=gen)
+        nx, ny = patch_masked(*make_negatives(X[tr], target, seen_by_source, clone_idx, **neg), **masks)
+        nxh, nyh = patch_masked(*make_negatives(X[ho], target, seen_by_source, clone_idx, **neg), **masks)
     px, py, pg = pool(X[tr], y[tr], b[tr], g[tr], cfg.pool_size, cfg.grid, gen)
     hx, hy, hg = pool(X[ho], y[ho], b[ho], g[ho], max(1, cfg.pool_size // 4), cfg.grid, gen)
     p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), px, py, pg, hx, hy, hg, nx, ny, nxh, nyh, X[ho])
@@ -135,8 +136,9 @@ def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> t
     if not all(torch.isfinite(torch.tensor(v)) for v in final.values()):
         raise BuildError(f"training diverged (held-out loss {final})")
     out = {"loss_per_R": {str(r): report[r] for r in sorted(report)}, "R": best, "final_held_out": final}
-    if cfg.route_recall is not None and p.anchors_ho is not None and len(p.anchors_ho):
-        out["calibration"] = S.calibrate(p, br, cfg.route_recall)
+    recall = cfg.recall(p.k)
+    if recall is not None and p.anchors_ho is not None and len(p.anchors_ho):
+        out["calibration"] = S.calibrate(p, br, recall)
     return br, out
 
 

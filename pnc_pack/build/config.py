@@ -157,10 +157,12 @@ class BuildConfig:
     neg_source_max: float = 0.5
     neg_novelty: float | None = 0.99  # also keep negatives the source calls cloned when farther from D_t than this
     # quantile of the held-out anchors' distances in the source's feature space (None: the source's call alone)
+    neg_masks: int = 2  # copies of every negative under random patch masks, as D_t's samples get (0: clean only)
     negatives: str = "typical"  # typical | transforms | inversion | both (pnc_pack.build.negatives)
     inversion_copies: int = 3  # inverted images per D_t image
     inversion_steps: int = 30
     route_recall: float | None = 0.95  # held-out D_t share routed to the cloned classes after calibration (None: off)
+    route_recall_multi: float | None = 0.97  # the same when cloning two or more classes
     search: bool = True  # False: no position search, R = 0 (the "PNC w/o Insert" ablation)
     localize: bool = True  # False: no mask and no L_loc (the "PNC w/o Local" ablation)
     positions: tuple[int, ...] | None = None  # restrict the search to these target positions
@@ -176,10 +178,18 @@ class BuildConfig:
             raise UsageError("inversion_copies must be positive and inversion_steps not negative")
         if self.neg_novelty is not None and not 0 < self.neg_novelty <= 1:
             raise UsageError(f"neg_novelty must be in (0, 1] or None, got {self.neg_novelty}")
-        if self.route_recall is not None and not 0 < self.route_recall <= 1:
-            raise UsageError(f"route_recall must be in (0, 1] or None, got {self.route_recall}")
+        for name in ("route_recall", "route_recall_multi"):
+            v = getattr(self, name)
+            if v is not None and not 0 < v <= 1:
+                raise UsageError(f"{name} must be in (0, 1] or None, got {v}")
+        if self.neg_masks < 0:
+            raise UsageError(f"neg_masks must be 0 or more, got {self.neg_masks}")
         if not 0 <= self.mask_rate < 1 or not 0 < self.holdout < 1:
             raise UsageError("mask_rate must be in [0, 1) and holdout in (0, 1)")
+
+    def recall(self, k: int) -> float | None:
+        """The routing recall the calibration aims at when cloning ``k`` classes."""
+        return self.route_recall if k == 1 else self.route_recall_multi
 
     def to_dict(self) -> dict:
         d = asdict(self)

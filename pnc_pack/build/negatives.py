@@ -29,6 +29,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from pnc_pack.build.surrogate import perturb, random_masks
+
 
 def candidates(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = len(x)
@@ -196,6 +198,16 @@ def _keep(cand, target, source, clone_idx, target_conf, source_max, gen, limit, 
         idx = torch.randperm(len(xs), generator=gen)[:limit].sort().values
         xs, ys = xs[idx], ys[idx]
     return xs, ys
+
+
+def patch_masked(x: torch.Tensor, y: torch.Tensor, *, copies: int, grid: int, rate: float, gen: torch.Generator):
+    """The negatives and ``copies`` more of each under random patch masks, drawn and applied exactly as the D_t
+    samples' (:func:`pnc_pack.build.surrogate.random_masks`, ``perturb``), labels repeated."""
+    if copies == 0 or len(x) == 0:
+        return x, y
+    b = random_masks(len(x), copies + 1, grid, rate, gen)  # mask 0 keeps everything: the clean negative
+    masked = torch.cat([perturb(x, b[:, m], grid) for m in range(copies + 1)])
+    return masked, y.repeat(copies + 1)
 
 
 def inversion_candidates(x: torch.Tensor, target, n_old: int, *, steps: int, lr: float, tv: float, copies: int,
