@@ -190,3 +190,40 @@ def test_novelty_lets_far_candidates_past_the_source_check(zoo, digits):
     assert (~by_source).any() and novelty.far(x[~by_source]).all()  # the source alone would have refused these
     with pytest.raises(UsageError, match="neg_novelty"):
         build_clone(zoo["source"], zoo["target"], digits, CLONE, neg_novelty=0.0, **FAST)
+
+
+def test_negatives_get_the_same_patch_masks_as_the_clone_classes_samples(zoo, digits):
+    """The negatives come clean and under random patch masks, drawn and filled as D_t's perturbed samples are, so
+    "is it occluded" cannot tell the cloned classes from the target's; labels follow their images."""
+    from pnc_pack.build.api import prepare
+    from pnc_pack.build.negatives import patch_masked
+    from pnc_pack.build.surrogate import perturb
+    from pnc_pack.zoo.pretrained import load_pretrained
+
+    x = torch.rand(6, 1, 8, 8)
+    y = torch.arange(6)
+    xm, ym = patch_masked(x, y, copies=2, grid=4, rate=0.5, gen=torch.Generator().manual_seed(0))
+    assert xm.shape == (18, 1, 8, 8) and torch.equal(ym, y.repeat(3))
+    assert torch.equal(xm[:6], x)  # the clean copy first
+    means = perturb(x, torch.zeros(6, 16), 4)  # every patch at its own mean colour
+    for m in (1, 2):
+        copy = xm[6 * m:6 * (m + 1)]
+        assert not torch.equal(copy, x)
+        assert torch.all(torch.isclose(copy, x) | torch.isclose(copy, means))  # a patch is kept or hidden, nothing else
+    assert patch_masked(x, y, copies=0, grid=4, rate=0.5, gen=torch.Generator())[0] is x
+
+    (source, s_cfg), (target, t_cfg) = load_pretrained(zoo["source"]), load_pretrained(zoo["target"])
+    from pnc_pack.build.config import BuildConfig
+
+    def negatives(copies):
+        cfg = BuildConfig.with_overrides(**FAST, neg_masks=copies)
+        p, info = prepare(source, target, s_cfg, t_cfg, digits, CLONE, cfg, seed=0)
+        return p.neg_x, p.neg_y, p.neg_x_ho
+
+    clean, masked = negatives(0), negatives(2)
+    n = len(clean[0])
+    assert len(masked[0]) == 3 * n > 0 and torch.equal(masked[0][:n], clean[0])
+    assert torch.equal(masked[1], clean[1].repeat(3))
+    assert len(masked[2]) % 3 == 0 and len(masked[2]) > 0  # the held-out negatives too (drawn after these masks)
+    with pytest.raises(UsageError, match="neg_masks"):
+        build_clone(zoo["source"], zoo["target"], digits, CLONE, neg_masks=-1, **FAST)
