@@ -77,10 +77,12 @@ def test_verdict_names_wins_losses_and_goals():
     assert "against PEFT LoRA (PEFT)" in text
     assert "AvgS 98.30 ± 0.28 vs goal >= 98.0: **met**" in text
     assert "AvgM 98.30 ± 0.28 vs goal >= 97.5: **met**" in text
+    assert "OriS within 1.5 of the target on every seed: **met** (largest gap 0.90, seed 1)" in text  # target 99.0
     bad = report.verdict(_result([_run(0, 90.2, 90.0)]))
     joined = "\n".join(bad)
     assert "**does NOT beat** it in S (AvgS 90.20 vs 90.50)" in joined  # PEFT above PNC is said plainly
     assert "**NOT met**" in joined
+    assert "OriM within 1.5 of the target on every seed: **NOT met** (largest gap 8.80, seed 0)" in joined
     assert all("goal" not in x for x in report.verdict(_result([_run(0, 90.2, 90.0)], dataset="fashion-mnist")))
 
 

@@ -144,7 +144,29 @@ def verdict(result: dict) -> list[str]:
         for col, g in goals.items():
             v = pnc.get(col)
             parts.append(f"{col} {_ms(pnc, col)} vs goal >= {g}: **{'met' if v is not None and v >= g else 'NOT met'}**")
+        parts += ori_band(result)
         out.append(f"{head}: issue goals for PNC (full): " + "; ".join(parts) + ".")
+    return out
+
+
+BAND = 1.5  # the builder issue: Ori within 1.5 points of the unmodified target
+
+
+def ori_band(result: dict) -> list[str]:
+    """Per setting: is PNC (full)'s Ori within BAND points of its unmodified target's accuracy on every seed?"""
+    out = []
+    for st in ("S", "M"):
+        gaps = {}
+        for run in result.get("runs", []):
+            row = run.get("settings", {}).get(st, {}).get("rows", {}).get("pnc")
+            tgt = run.get("zoo", {}).get("target", {}).get("test_accuracy")
+            if row is not None and tgt is not None:
+                gaps[run["seed"]] = 100 * tgt - row["ori"]
+        if gaps:
+            worst = max(gaps, key=gaps.get)
+            ok = gaps[worst] <= BAND
+            out.append(f"Ori{st} within {BAND} of the target on every seed: **{'met' if ok else 'NOT met'}** "
+                       f"(largest gap {gaps[worst]:.2f}, seed {worst})")
     return out
 
 
