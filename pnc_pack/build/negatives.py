@@ -19,10 +19,11 @@ target's class. Nothing here depends on the dataset: only the two frozen models 
   for these docs, the builder never sees them) a cloned class, exactly the look-alikes routing must learn. So a candidate the source calls cloned is still kept when it lies far from every D_t anchor
   in the source's feature space (:class:`Novelty`: beyond the 0.99 quantile of the held-out anchors' distances;
   old-class vs cloned-class test images by that distance: AUROC 0.98). Measurements in pnc_pack/build/config.py.
-- patch masks (``neg_masks``, any kind): the kept negatives also come in copies under random patch masks, drawn
-  and filled exactly as D_t's perturbed samples (:func:`patch_masked`), so that occlusion, which nearly every
-  positive of L_ce has, is no cue for "cloned class". It is what lets M raise its routing recall to 0.97 without
-  losing the target's classes (measurements in pnc_pack/build/config.py).
+- patch masks (``neg_masks``, any kind, off by default): the kept negatives also come in copies under random
+  patch masks, drawn and filled exactly as D_t's perturbed samples (:func:`patch_masked`), so that occlusion,
+  which nearly every positive of L_ce has, is no cue for "cloned class". Measured mixed (it keeps one seed's Ori
+  in the band at a higher recall and pushes another model's out) and slower, so an option
+  (pnc_pack/build/config.py).
 - ``inversion``: each D_t image is pushed by a few Adam steps on its pixels towards a random target class
   (cross-entropy through the frozen target, a total-variation prior, clamped to the images' value range): images
   just across the target's boundary from the cloned classes, which is where routing errors happen.
