@@ -105,3 +105,17 @@ def test_select_source_prints_scores_and_builds_from_the_best(files, capsys, zoo
     sel = json.loads(out)["selection"]
     acc = [d["dt_accuracy"] for d in sel["details"]]
     assert rc == 0 and sel["rule"] == "accuracy" and acc[sel["best"]] == max(acc)
+
+
+def test_set_reads_every_kind_of_builder_setting():
+    from pnc_pack.cli._build_opts import parse_settings
+    from pnc_pack.errors import UsageError
+
+    got = parse_settings(["route_recall_multi=none", "negatives=inversion", "neg_masks=2", "route_recall=0.9",
+                          "localize=no", "positions=0,1"], seed=None)
+    assert got == {"route_recall_multi": None, "negatives": "inversion", "neg_masks": 2, "route_recall": 0.9,
+                   "localize": False, "positions": (0, 1)}
+    with pytest.raises(UsageError, match="neg_masks"):
+        parse_settings(["neg_masks=none"])
+    with pytest.raises(UsageError, match="route_recall"):
+        parse_settings(["route_recall=high"])

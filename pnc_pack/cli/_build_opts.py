@@ -19,6 +19,10 @@ def parse_classes(value: str, flag: str = "--clone-classes") -> list[int]:
 
 def _value(name: str, kind: str, text: str):
     t = text.strip()
+    if "None" in kind and t.lower() == "none":  # an optional setting switched off, e.g. route_recall=none
+        return None
+    if kind.startswith("str"):
+        return t
     try:
         if kind.startswith("bool"):
             if t.lower() not in ("1", "0", "true", "false", "yes", "no"):
