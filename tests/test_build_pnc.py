@@ -213,7 +213,6 @@ def test_negatives_get_the_same_patch_masks_as_the_clone_classes_samples(zoo, di
     assert patch_masked(x, y, copies=0, grid=4, rate=0.5, gen=torch.Generator())[0] is x
 
     (source, s_cfg), (target, t_cfg) = load_pretrained(zoo["source"]), load_pretrained(zoo["target"])
-    from pnc_pack.build.config import BuildConfig
 
     def negatives(copies):
         cfg = BuildConfig.with_overrides(**FAST, neg_masks=copies)

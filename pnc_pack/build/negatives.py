@@ -15,10 +15,11 @@ target's class. Nothing here depends on the dataset: only the two frozen models 
   on real ones); keeping the typical ones, class-balanced, moved AvgS over three seeds from 97.60 to 98.03
   (measurements in pnc_pack/build/config.py).
 - novelty (``neg_novelty``, on by default, any kind): the source's call is a poor judge of "this is a cloned-class
-  image": cloning 5, 6, 7 on full MNIST, it calls 35-52% of real old-class images (up to 83% of the 0s; measured
-  for these docs, the builder never sees them) a cloned class, exactly the look-alikes routing must learn. So a candidate the source calls cloned is still kept when it lies far from every D_t anchor
-  in the source's feature space (:class:`Novelty`: beyond the 0.99 quantile of the held-out anchors' distances;
-  old-class vs cloned-class test images by that distance: AUROC 0.98). Measurements in pnc_pack/build/config.py.
+  image": cloning 5, 6, 7 on full MNIST, it calls 35-52% of real old-class images (up to 83% of the 0s; measured for
+  these docs, the builder never sees them) a cloned class, exactly the look-alikes routing must learn. So a candidate
+  the source calls cloned is still kept when it lies far from every D_t anchor in the source's feature space
+  (:class:`Novelty`: beyond the 0.99 quantile of the held-out anchors' distances; old-class vs cloned-class test
+  images by that distance: AUROC 0.98). Measurements in pnc_pack/build/config.py.
 - patch masks (``neg_masks``, any kind, off by default): the kept negatives also come in copies under random
   patch masks, drawn and filled exactly as D_t's perturbed samples (:func:`patch_masked`), so that occlusion,
   which nearly every positive of L_ce has, is no cue for "cloned class". Measured mixed (it keeps one seed's Ori
