@@ -33,9 +33,25 @@ def _split(y: torch.Tensor, holdout: float, gen: torch.Generator):
     return torch.cat(tr).sort().values, torch.cat(ho).sort().values
 
 
+def split_d_t(dataset, clone_classes, cfg: BuildConfig, seed: int, input_shape):
+    """D_t as the builder draws it: its images (fitted to ``input_shape``), their cloned-class index 0..k-1, the
+    training and held-out indices, and the generator that drew the split (the builder goes on drawing from it)."""
+    from pnc_pack.data import fit_to_shape, select_classes, take_fraction
+
+    X, y = select_classes(*dataset.train, clone_classes)
+    X, y = take_fraction(X, y, cfg.data_fraction, seed)
+    if len(y) < 2 * len(clone_classes):
+        raise DataError(f"only {len(y)} samples of classes {clone_classes}: too few to clone from")
+    X = fit_to_shape(X, input_shape)
+    y = torch.tensor([clone_classes.index(int(v)) for v in y.tolist()])
+    gen = torch.Generator().manual_seed(seed)
+    tr, ho = _split(y, cfg.holdout, gen)
+    return X, y, tr, ho, gen
+
+
 def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: BuildConfig, seed: int, progress=None):
     """D_t, its held-out split, the local model set G and the negatives: everything frozen, computed once."""
-    from pnc_pack.data import fit_to_shape, select_classes, take_fraction
+    from pnc_pack.data import fit_to_shape
 
     labels = src_cfg.labels
     missing = [c for c in clone_classes if c not in labels]
@@ -44,14 +60,7 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
     if any(c in tgt_cfg.labels for c in clone_classes):
         raise UsageError(f"classes {[c for c in clone_classes if c in tgt_cfg.labels]} are already target classes")
     clone_idx = [labels.index(c) for c in clone_classes]
-    X, y = select_classes(*dataset.train, clone_classes)
-    X, y = take_fraction(X, y, cfg.data_fraction, seed)
-    if len(y) < 2 * len(clone_classes):
-        raise DataError(f"only {len(y)} samples of classes {clone_classes}: too few to clone from")
-    X = fit_to_shape(X, target.input_shape)
-    y = torch.tensor([clone_classes.index(int(v)) for v in y.tolist()])
-    gen = torch.Generator().manual_seed(seed)
-    tr, ho = _split(y, cfg.holdout, gen)
+    X, y, tr, ho, gen = split_d_t(dataset, clone_classes, cfg, seed, target.input_shape)
     b = random_masks(len(y), cfg.masks_per_anchor, cfg.grid, cfg.mask_rate, gen)
     xs = X if tuple(X.shape[1:]) == tuple(source.input_shape) else fit_to_shape(X, source.input_shape)
     ys = source_logits(source, xs, b, cfg.grid)

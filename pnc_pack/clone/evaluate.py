@@ -35,9 +35,9 @@ def predict(model, X: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
         torch.empty(0, dtype=torch.long)
 
 
-def evaluate_delta_model(cloned, dataset, split: str = "test", detail: bool | None = None) -> dict:
-    """Ori / Tar / Avg, per class and per module; per functionality and routing when ``detail`` (default: when
-    the clone has several modules)."""
+def labelled_split(cloned, dataset, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of ``dataset``'s split whose label is one of the clone's outputs, fitted to its input, and the
+    output index each should get."""
     from pnc_pack.data import fit_to_shape
 
     labels = cloned.output_labels
@@ -49,25 +49,40 @@ def evaluate_delta_model(cloned, dataset, split: str = "test", detail: bool | No
     if not keep.any():
         raise DataError(f"{dataset.name}: no {split} samples of the clone's classes {sorted(index)}")
     X, y = fit_to_shape(X[keep], cloned.input_shape), y[keep]
-    want = torch.tensor([index[int(v)] for v in y.tolist()])
+    return X, torch.tensor([index[int(v)] for v in y.tolist()])
+
+
+def ori_tar_avg(predicted: torch.Tensor, want: torch.Tensor, n_old: int, k: int) -> tuple[float, float, float]:
+    """Ori, Tar and Avg (fractions) of predicted output indices against the wanted ones; outputs below ``n_old`` are
+    the target's classes, the ``k`` after them the cloned ones. NaN where a side has no test image."""
+    correct, old = predicted == want, want < n_old
+    ori = float(correct[old].float().mean()) if old.any() else float("nan")
+    tar = float(correct[~old].float().mean()) if (~old).any() else float("nan")
+    avg = (n_old * ori + k * tar) / (n_old + k) if k else ori  # no module: the target alone
+    return ori, tar, avg
+
+
+def evaluate_delta_model(cloned, dataset, split: str = "test", detail: bool | None = None) -> dict:
+    """Ori / Tar / Avg, per class and per module; per functionality and routing when ``detail`` (default: when
+    the clone has several modules)."""
+    labels = cloned.output_labels
+    X, want = labelled_split(cloned, dataset, split)
     predicted = predict(cloned, X)
     correct = predicted == want
     n_old = sum(1 for lab in cloned.delta.labels if lab.model == "target")
-    old = want < n_old
-    ori = float(correct[old].float().mean()) if old.any() else float("nan")
-    tar = float(correct[~old].float().mean()) if (~old).any() else float("nan")
     k = len(labels) - n_old
+    ori, tar, avg = ori_tar_avg(predicted, want, n_old, k)
     names = [lab.name for lab in cloned.delta.labels]
-    per_class = {names[i]: round(float(correct[want == i].float().mean()), 6) for i in range(len(labels)) if (want == i).any()}
+    per_class = {names[i]: round(float(correct[want == i].float().mean()), 6)
+                 for i in range(len(labels)) if (want == i).any()}
     per_module, start = [], n_old
     for i, m in enumerate(cloned.delta.modules):
         sel = (want >= start) & (want < start + len(m.clone_classes))
         per_module.append({"module": i, "classes": names[start:start + len(m.clone_classes)],
                            "acc": round(float(correct[sel].float().mean()), 6) if sel.any() else None})
         start += len(m.clone_classes)
-    avg = (n_old * ori + k * tar) / (n_old + k) if k else ori  # no module: the target alone
     out = {"ori": round(ori, 6), "tar": round(tar, 6), "avg": round(avg, 6),
-           "n_old": n_old, "k": k, "samples": int(len(y)), "per_class": per_class, "per_module": per_module}
+           "n_old": n_old, "k": k, "samples": int(len(want)), "per_class": per_class, "per_module": per_module}
     if detail or (detail is None and len(cloned.delta.modules) > 1):
         out.update(functionality_report(cloned.delta, want, predicted))
     return out
