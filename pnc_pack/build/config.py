@@ -137,9 +137,9 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   (one-off analysis, per-seed numbers in the builder issue's session-5 note); weights 3 and 10 lower it everywhere. Not
   kept: no consistent gain, and the delta would have to carry D_t features or prototypes.
 - Where M's errors are (session 6, the default builds' deltas of the paper bench zoo, seeds 0/1/2; `python -m
-  tools.bench routing --data idx:data/mnist`, which also recalibrates them to other recalls): 65 / 75 / 101 of the 5,139 old-class test images are routed to a cloned class, of
-  them 27 / 32 / 48 real 3s called 5, 13 / 6 / 21 0s called 6 and 7 / 16 / 17 2s called 7; the other way, 31 / 48
-  / 47 real 5s go to the target's 3. They are ordinary, clearly written digits: the 3-5 boundary, which neither
+  tools.bench routing --data idx:data/mnist`, which also recalibrates them to other recalls): 65 / 75 / 101 of
+  the 5,139 old-class test images are routed to a cloned class, of them 27 / 32 / 48 real 3s called 5, 13 / 6 /
+  21 0s called 6 and 7 / 16 / 17 2s called 7; the other way, 31 / 48 / 47 real 5s go to the target's 3. They are ordinary, clearly written digits: the 3-5 boundary, which neither
   frozen model has ever seen from both sides, is what M loses. A logistic regression trained on *real* old- and
   cloned-class images (12,000 training images, protocol-breaking, seed 2) over the same [f_t, f_s] routes 0.86% of
   old-class test images new at 97% cloned-class recall (0.39% with both models' fc1 features added); the clone
