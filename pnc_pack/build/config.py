@@ -116,7 +116,11 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   idx:data/fashion-mnist --seeds 0,1,2 --methods pnc --tag=-recall97`); AvgS stays 90.99. A builder has no old-class
   data to see that coming: the share of held-out negatives routed new rises with the Ori loss on MNIST (M seed 0: 4.4%
   -> 9.3% of them from 0.95 to 0.97 while Ori falls 0.8) but stays under 1.1% on Fashion-MNIST while Ori falls 10
-  points, so it is no guard.
+  points, so it is no guard. Why Fashion-MNIST M is poor (session 6, `python -m tools.bench routing --data
+  idx:data/fashion-mnist`): nearly all of it is one cloned class, shirt (6), which takes 89-95% of the pullovers,
+  92% of the T-shirts, 55-70% of the coats and a third of the dresses on every seed; Ori is 53% even at recall
+  0.93. A transformed shirt the target calls a pullover is, to a builder without old-class images, the same as a
+  real pullover (the novelty filter rightly rejects it as a negative), so this clone cannot learn that boundary.
 - ``neg_masks`` (default 0, i.e. off; measured in session 5): the positives of L_ce are the perturbed samples b·x
   (93% of the pool has patches hidden at their mean colour) while the negatives are clean, so "occluded or not"
   separates the two in training. ``neg_masks = c`` adds c copies of every negative under random patch masks
