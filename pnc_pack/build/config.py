@@ -118,7 +118,7 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   -> 9.3% of them from 0.95 to 0.97 while Ori falls 0.8) but stays under 1.1% on Fashion-MNIST while Ori falls 10
   points, so it is no guard. Why Fashion-MNIST M is poor (session 6, `python -m tools.bench routing --data
   idx:data/fashion-mnist`): nearly all of it is one cloned class, shirt (6), which takes 89-95% of the pullovers,
-  92% of the T-shirts, 55-70% of the coats and a third of the dresses on every seed; Ori is 53% even at recall
+  92% of the T-shirts, 55-70% of the coats and a third of the dresses on every seed; Ori is 50-53% even at recall
   0.93. A transformed shirt the target calls a pullover is, to a builder without old-class images, the same as a
   real pullover (the novelty filter rightly rejects it as a negative), so this clone cannot learn that boundary.
 - ``neg_masks`` (default 0, i.e. off; measured in session 5): the positives of L_ce are the perturbed samples b·x
