@@ -18,8 +18,9 @@ dataset; chance 4/12; "lost": how many Avg points the chosen clone is below the 
 With the builder of session 6 (MNIST / Fashion-MNIST):
 - the local models regress log-probabilities (``output="logprob"``): the best clone chosen in 8/12 (1.15 points
   lost) and 9/12 (0.08); raw logits, as ZEST: 4/12 (6.43) and 8/12 (2.97); probabilities, as LIME: 2/12 (14.28)
-  and 7/12 (3.43). With the session-2 builder the counts were 11/12 and 3/12 for log-probabilities, 7/12 and 2/12
-  for logits, 2/12 and 1/12 for probabilities: log-probabilities lead either way;
+  and 7/12 (3.43). With an earlier builder (before session 5) the counts were 11/12 and 3/12 for
+  log-probabilities, 7/12 and 2/12 for logits, 2/12 and 1/12 for probabilities: of the similarity's variants,
+  log-probabilities lead either way;
 - the intercept row of θ_i (the output level with every patch shown) is left out: it is set by each model's
   offsets (with it, logits: 6/12 (10.49) and 6/12 (4.46));
 - N: at most ``max_anchors`` anchors (the paper: N < |D_t|), drawn from the builder's share of the to-be-cloned
