@@ -62,3 +62,12 @@ def test_multi_module_deltas_are_refused_with_a_clear_error(built, digits):
     two = replace(built, modules=built.modules * 2)
     with pytest.raises(UsageError, match="single-module"):
         routing.analyse(two, digits)
+
+
+def test_a_file_that_is_not_a_delta_is_a_message_not_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "not-a-delta.pnc"
+    bad.write_bytes(b"PK\x03\x04 certainly not a clone delta")
+    assert routing.main(["--data", "digits", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("routing: ") and "Traceback" not in err
+    assert not list(routing.RESULTS.glob("routing-digits-*"))  # nothing written

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -129,8 +130,19 @@ def markdown(out: dict) -> str:
     return "\n".join(lines)
 
 
+def _recalls(text: str) -> list[float]:
+    try:
+        out = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated shares, got {text!r}") from None
+    if not out or not all(0 < r <= 1 for r in out):
+        raise argparse.ArgumentTypeError(f"recalls must be in (0, 1], got {text!r}")
+    return out
+
+
 def main(argv=None) -> int:
     from pnc_pack.data import load_dataset
+    from pnc_pack.errors import PncError
     from tools.bench import paper
 
     ap = argparse.ArgumentParser(prog="python -m tools.bench routing")
@@ -141,12 +153,11 @@ def main(argv=None) -> int:
     ap.add_argument("--row", default="pnc", help="which of the paper bench's PNC rows (pnc, pnc_no_local, ...)")
     ap.add_argument("--arch", default="lenet5")
     ap.add_argument("--workdir", type=Path, default=ROOT / "runs" / "bench-paper")
-    ap.add_argument("--recalls", default=",".join(map(str, RECALLS)))
+    ap.add_argument("--recalls", type=_recalls, default=list(RECALLS), help="held-out recalls, e.g. 0.95,0.97")
     ap.add_argument("--band", type=float, default=1.5)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     args.data = args.data or paper.default_data()
-    recalls = [float(v) for v in args.recalls.split(",")]
     if args.deltas:
         paths = list(args.deltas)
     else:
@@ -155,11 +166,16 @@ def main(argv=None) -> int:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         ap.error(f"no delta at {', '.join(missing)} (run `python -m tools.bench paper` first, or name deltas)")
-    dataset = load_dataset(args.data)
+    try:
+        dataset = load_dataset(args.data)
+        analyses = [analyse(p, dataset, args.recalls, band=args.band) for p in paths]
+    except PncError as exc:
+        print(f"routing: {exc}", file=sys.stderr)
+        return 1
     out = {"command": "python -m tools.bench routing " + " ".join(argv if argv is not None else []),
            "data": args.data, "band": args.band,
-           "deltas": [{"name": str(p.relative_to(ROOT)) if p.resolve().is_relative_to(ROOT) else str(p),
-                       "analysis": analyse(p, dataset, recalls, band=args.band)} for p in paths]}
+           "deltas": [{"name": str(p.resolve().relative_to(ROOT)) if p.resolve().is_relative_to(ROOT) else str(p),
+                       "analysis": a} for p, a in zip(paths, analyses)]}
     stem = f"routing-{args.out}" if args.out else f"routing-{paper.slug(args.data)}-{args.setting}"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
