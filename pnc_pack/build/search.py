@@ -201,15 +201,25 @@ def held_out_loss(p: Problem, br: Branch, cfg: BuildConfig) -> dict:
     return out
 
 
+def routing_margin(logits: torch.Tensor, n_old: int) -> torch.Tensor:
+    """Largest cloned-class logit minus largest target logit: > 0 routes an image to a cloned class."""
+    return logits[:, n_old:].max(1).values - logits[:, :n_old].max(1).values
+
+
+def recall_shift(margin: torch.Tensor, recall: float) -> float:
+    """The amount to take off the cloned classes' biases so that a share ``recall`` of ``margin`` stays > 0."""
+    return float(torch.quantile(margin, 1 - recall))
+
+
 @torch.no_grad()
 def calibrate(p: Problem, br: Branch, recall: float) -> dict:
     """Shift the new classes' biases so that a share ``recall`` of the held-out D_t anchors (unperturbed, never
     trained on) is routed to a cloned class, i.e. max new logit > max target logit. Returns what was measured."""
     fz = freeze(p, br.R, br.R_s, p.anchors_ho, False)
     logits = clone_logits(p, br, fz)
-    margin = logits[:, p.n_old:].max(1).values - logits[:, :p.n_old].max(1).values
+    margin = routing_margin(logits, p.n_old)
     before = float((margin > 0).float().mean())
-    shift = float(torch.quantile(margin, 1 - recall))
+    shift = recall_shift(margin, recall)
     br.head.bias -= shift
     after = float((margin - shift > 0).float().mean())
     return {"bias_shift": round(shift, 6), "held_out_recall_before": round(before, 4),

@@ -29,10 +29,14 @@ def output_labels(delta, target_config, source_configs) -> list[int]:
 
 
 @torch.no_grad()
-def predict(model, X: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+def logits(model, X: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """The model's outputs on ``X`` (at least one image), in batches, in eval mode."""
     model.eval()
-    return torch.cat([model(X[i:i + batch_size]).argmax(1) for i in range(0, len(X), batch_size)]) if len(X) else \
-        torch.empty(0, dtype=torch.long)
+    return torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+
+
+def predict(model, X: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    return logits(model, X, batch_size).argmax(1) if len(X) else torch.empty(0, dtype=torch.long)
 
 
 def labelled_split(cloned, dataset, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:

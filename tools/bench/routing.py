@@ -28,19 +28,12 @@ from pathlib import Path
 
 import torch
 
+from tools.bench.report import BAND  # the builder issue's "Ori within 1.5 points of the unmodified target"
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 RESULTS = HERE / "results"
 RECALLS = (0.93, 0.95, 0.96, 0.97, 0.98, 0.99)
-
-
-@torch.no_grad()
-def _logits(model, X: torch.Tensor, batch: int = 4096) -> torch.Tensor:
-    return torch.cat([model(X[i:i + batch]) for i in range(0, len(X), batch)])
-
-
-def _margin(logits: torch.Tensor, n_old: int) -> torch.Tensor:
-    return logits[:, n_old:].max(1).values - logits[:, :n_old].max(1).values
 
 
 def _scores(pred: torch.Tensor, want: torch.Tensor, n_old: int, k: int) -> dict:
@@ -53,12 +46,13 @@ def _scores(pred: torch.Tensor, want: torch.Tensor, n_old: int, k: int) -> dict:
             "new_routed_new": round(100 * float((pred[~old] >= n_old).float().mean()), 2)}
 
 
-def analyse(delta, dataset, recalls=RECALLS, *, source=None, target=None, band: float = 1.5) -> dict:
+def analyse(delta, dataset, recalls=RECALLS, *, source=None, target=None, band: float = BAND) -> dict:
     """The diagnostic of one delta (a CloneDelta or a path) on ``dataset``'s test split (see the module's docs)."""
     from pnc_pack.build.api import split_d_t
     from pnc_pack.build.config import BuildConfig
+    from pnc_pack.build.search import recall_shift, routing_margin
     from pnc_pack.clone.apply import apply, open_delta
-    from pnc_pack.clone.evaluate import labelled_split
+    from pnc_pack.clone.evaluate import labelled_split, logits as outputs, predict
     from pnc_pack.errors import UsageError
 
     d = open_delta(delta)
@@ -67,28 +61,24 @@ def analyse(delta, dataset, recalls=RECALLS, *, source=None, target=None, band: 
     prov = d.provenance or {}
     if "config" not in prov or "seed" not in prov or "clone_classes" not in prov:
         raise UsageError("routing: the delta's provenance lacks the builder's config, seed or classes")
-    known = BuildConfig.__dataclass_fields__
-    cfg = BuildConfig(**{k: v for k, v in prov["config"].items() if k in ("data_fraction", "holdout") and k in known})
+    cfg = BuildConfig(**{k: prov["config"][k] for k in ("data_fraction", "holdout") if k in prov["config"]})
     cloned = apply(d, source=source, target=target)
     labels, n_old = cloned.output_labels, int(d.classifier_args["num_old"])
     k = len(labels) - n_old
     classes = [int(c) for c in prov["clone_classes"]]
     anchors, _, _, ho, _ = split_d_t(dataset, classes, cfg, int(prov["seed"]), cloned.input_shape)
     X, want = labelled_split(cloned, dataset, "test")
-    logits, held = _logits(cloned, X), _logits(cloned, anchors[ho])
-    target_acc = float((_logits(cloned.detach(), X[want < n_old]).argmax(1) == want[want < n_old]).float().mean())
-    m_ho = _margin(held, n_old)
+    logits = outputs(cloned, X)
+    m_ho = routing_margin(outputs(cloned, anchors[ho]), n_old)
+    target_acc = float((predict(cloned.detach(), X[want < n_old]) == want[want < n_old]).float().mean())
     own = prov["config"].get("route_recall" if k == 1 else "route_recall_multi")
-    rows = [{"recall": "as built", "held_out_routed_new": round(100 * float((m_ho > 0).float().mean()), 2),
-             **_scores(logits.argmax(1), want, n_old, k)}]
-    for r in recalls:
-        shift = float(torch.quantile(m_ho, 1 - r))
+    rows = []
+    for r, shift in [("as built", 0.0)] + [(r, recall_shift(m_ho, r)) for r in recalls]:
         adj = logits.clone()
         adj[:, n_old:] -= shift
-        rows.append({"recall": r, "held_out_routed_new": round(100 * float((m_ho - shift > 0).float().mean()), 2),
-                     **_scores(adj.argmax(1), want, n_old, k)})
-    for row in rows:
-        row["ori_in_band"] = row["ori"] >= 100 * target_acc - band
+        row = {"recall": r, "held_out_routed_new": round(100 * float((m_ho - shift > 0).float().mean()), 2),
+               **_scores(adj.argmax(1), want, n_old, k)}
+        rows.append({**row, "ori_in_band": row["ori"] >= 100 * target_acc - band})
     pred = logits.argmax(1)
     errors = {}
     for name, sel in (("old -> cloned", (want < n_old) & (pred >= n_old)),
@@ -154,7 +144,7 @@ def main(argv=None) -> int:
     ap.add_argument("--arch", default="lenet5")
     ap.add_argument("--workdir", type=Path, default=ROOT / "runs" / "bench-paper")
     ap.add_argument("--recalls", type=_recalls, default=list(RECALLS), help="held-out recalls, e.g. 0.95,0.97")
-    ap.add_argument("--band", type=float, default=1.5)
+    ap.add_argument("--band", type=float, default=BAND)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     args.data = args.data or paper.default_data()
