@@ -11,23 +11,23 @@ target's class. Nothing here depends on the dataset: only the two frozen models 
   of a random subset of the transforms four times |D_t| large: their symmetrised halves, their shifts by a ninth of
   the image, and a second round of transforms), filtered the same way; of what passes, each target class keeps
   the ``limit / n_old`` candidates with the largest target logsumexp: the ones most typical of that class for the
-  target. The plain ``transforms`` negatives sit far from real old-class images (target logsumexp 6.5 against 9.4
-  on real ones); keeping the typical ones, class-balanced, moved AvgS over three seeds from 97.60 to 98.03
-  (measurements in pnc_pack/build/config.py).
+  target. The plain ``transforms`` negatives sit far from real old-class images in the target's eyes (a rotated
+  or mirrored 5 is nothing like a real 3); the typical ones, class-balanced, sit closer, and routed better.
 - novelty (``neg_novelty``, on by default, any kind): the source's call is a poor judge of "this is a cloned-class
-  image": cloning 5, 6, 7 on full MNIST, it calls 35-52% of real old-class images (up to 83% of the 0s; measured for
-  these docs, the builder never sees them) a cloned class, exactly the look-alikes routing must learn. So a candidate
-  the source calls cloned is still kept when it lies far from every D_t anchor in the source's feature space
-  (:class:`Novelty`: beyond the 0.99 quantile of the held-out anchors' distances; old-class vs cloned-class test
-  images by that distance: AUROC 0.98). Measurements in pnc_pack/build/config.py.
+  image": it calls a large share of real old-class images a cloned class, exactly the look-alikes routing must
+  learn. So a candidate the source calls cloned is still kept when it lies far from every D_t anchor in the
+  source's feature space (:class:`Novelty`: beyond the ``neg_novelty`` quantile of the held-out anchors'
+  distances), a distance that does tell old-class from cloned-class images.
 - patch masks (``neg_masks``, any kind, off by default): the kept negatives also come in copies under random
   patch masks, drawn and filled exactly as D_t's perturbed samples (:func:`patch_masked`), so that occlusion,
   which nearly every positive of L_ce has, is no cue for "cloned class". Measured mixed (it keeps one seed's Ori
-  in the band at a higher recall and pushes another model's out) and slower, so an option
-  (pnc_pack/build/config.py).
+  in the band at a higher recall and pushes another model's out) and slower, so an option.
 - ``inversion``: each D_t image is pushed by a few Adam steps on its pixels towards a random target class
   (cross-entropy through the frozen target, a total-variation prior, clamped to the images' value range): images
-  just across the target's boundary from the cloned classes, which is where routing errors happen.
+  just across the target's boundary from the cloned classes, which is where routing errors happen. It helped M on
+  one seed and did not hold over three, so it is an option.
+
+The measurements behind each choice (commands, results files, the data split): docs/builder-notes.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     ρ* = argmax_ρ Sim(M_s^ρ|D_t, M_t|D_t) = argmax_ρ cos(Θ_s^ρ, Θ_t)
 
-Θ_m is the local model set of model m around D_t (SUPP Eqs. 1-4, :mod:`pnc_pack.build.surrogate`): for every
+Θ_m is the local model set of model m around D_t (SUPP Eqs. 1-4, :mod:`pnc_pack.builder.surrogate`): for every
 anchor x_i of D_t and the *same* random patch masks B for every model, g_i(b) = [b, 1]·θ_i is fitted by weighted
 ridge least squares to m's outputs on b·x_i. θ_i has one column per output of m.
 
@@ -11,37 +11,28 @@ column is its weights stacked over all anchors; of the model with fewer columns,
 other model's column at the smallest cosine distance, greedily (the globally closest pair first, both removed,
 repeat); the cosine is then taken between the matched, flattened weights.
 
-[INFERRED] choices, made here and measured (``python -m tools.bench multi``: a LeNet-5 target on 0,1, four
-functionalities of two classes, three candidates each - a LeNet-5, a plain CNN, a LeNet-5 trained on 1% of the
-data for one epoch - every candidate built to find the best clone, 3 draws of anchors and masks, so 12 trials per
-dataset; chance 4/12; "lost": how many Avg points the chosen clone is below the best one, mean over the trials).
-With the builder of session 6 (MNIST / Fashion-MNIST):
-- the local models regress log-probabilities (``output="logprob"``): the best clone chosen in 8/12 (1.15 points
-  lost) and 9/12 (0.08); raw logits, as ZEST: 4/12 (6.43) and 8/12 (2.97); probabilities, as LIME: 2/12 (14.28)
-  and 7/12 (3.43). With an earlier builder (before session 5) the counts were 11/12 and 3/12 for
-  log-probabilities, 7/12 and 2/12 for logits, 2/12 and 1/12 for probabilities: of the similarity's variants,
-  log-probabilities lead either way;
+[INFERRED] choices, made here and measured with ``python -m tools.bench multi`` (several candidates per
+functionality, every one built to find the best clone; the counts, commands and results files are in
+docs/builder-notes.md):
+- the local models regress log-probabilities (``output="logprob"``): of the similarity's variants (raw logits, as
+  ZEST; probabilities, as LIME) it chose the best clone most often, with either builder measured;
 - the intercept row of θ_i (the output level with every patch shown) is left out: it is set by each model's
-  offsets (with it, logits: 6/12 (10.49) and 6/12 (4.46));
+  offsets;
 - N: at most ``max_anchors`` anchors (the paper: N < |D_t|), drawn from the builder's share of the to-be-cloned
   training samples (``data_fraction``), with the builder's grid, masking rate, kernel width and ridge, and 100
-  masks per anchor (with 20 the scores of close candidates swapped between draws);
+  masks per anchor (with fewer, the scores of close candidates swap between draws);
 - images are fitted to each model's input shape (heterogeneous candidates); the masks live on the patch grid, so
   every model sees the same perturbations.
 
 The similarity does not see how well a candidate does the task: a source trained on 1% of the data scores as
-similar as a good one. On MNIST its clones are 11-31 points worse. So two more rules (``rule``,
-``--select-by``), not the paper's, use D_t's labels, which the builder uses anyway: ``accuracy`` (the candidate's
-own accuracy on D_t) and ``competent`` (the most similar among the candidates within 2 points of the best accuracy
-on D_t). MNIST: both 9/12 (0.08 points lost; the three misses are F3, where the plain CNN's clone beats the
-LeNet-5's by 0.3); Fashion-MNIST: 3/12 (2.10) and 5/12 (1.49), where the paper's rule does better. On
-Fashion-MNIST the clones are decided by how many of the target's own images they keep (Ori 40-60%), and the
-classifier also reads the target's features, so the 1%-data candidates (source accuracy 0-50%) give the best
-clone for two of the four functionalities: there, "best clone" does not rank the sources. The default stays the
-paper's ``similarity``; every rule reports both numbers per candidate.
+similar as a good one, and its clones are far worse. So two more rules (``rule``, ``--select-by``), not the
+paper's, use D_t's labels, which the builder uses anyway: ``accuracy`` (the candidate's own accuracy on D_t) and
+``competent`` (the most similar among the candidates within 2 points of the best accuracy on D_t). They do better
+on MNIST, the paper's rule on Fashion-MNIST, so the default stays the paper's ``similarity``; every rule reports
+both numbers per candidate.
 
-Costs one forward pass of each model over N·|B| perturbed images and over D_t: no training. Measured: about 10 s
-for three LeNet-size candidates against about 15-30 s per build (SUPP §1.2: choose, then build once).
+Costs one forward pass of each model over N·|B| perturbed images and over D_t, no training: less than one build
+takes (SUPP §1.2: choose, then build once).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""What ``build`` and ``add`` share: class lists, builder settings (``--set KEY=VALUE``), and the report lines."""
+"""What ``build`` and ``add`` share: class lists, builder settings (``--set NAME=VALUE``, ``--list-settings``), and
+the report lines."""
 
 from __future__ import annotations
 
@@ -40,10 +41,14 @@ def _value(name: str, kind: str, text: str):
 
 
 def parse_settings(pairs, **named) -> dict:
-    """``--set KEY=VALUE`` pairs (BuildConfig field names) plus named options that were given (not None)."""
+    """``--set NAME=VALUE`` pairs (BuildConfig field names) plus named options that were given (not None).
+
+    Each value is read as its field's type, then the whole set goes through ``BuildConfig.from_dict``, the one
+    check every way of passing settings shares: unknown names and out-of-range values fail here, before any data
+    or model is loaded."""
     from dataclasses import fields
 
-    from pnc_pack.build.config import BuildConfig
+    from pnc_pack.builder.config import BuildConfig
 
     kinds = {f.name: str(f.type) for f in fields(BuildConfig)}
     out = {k: v for k, v in named.items() if v is not None}
@@ -51,22 +56,80 @@ def parse_settings(pairs, **named) -> dict:
         key, sep, text = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise UsageError(f"--set: expected KEY=VALUE, got {pair!r}")
-        if key not in kinds:
-            raise UsageError(f"--set: unknown build setting {key!r}; known: {', '.join(sorted(kinds))}")
-        out[key] = _value(key, kinds[key], text)
+            raise UsageError(f"--set: expected NAME=VALUE, got {pair!r}")
+        out[key] = _value(key, kinds[key], text) if key in kinds else text
+    BuildConfig.from_dict(out)  # unknown names (all of them, with the known ones), wrong types, values out of range
     return out
 
 
+def _shown(value) -> str:
+    """A default as ``--set`` reads it back: none, true/false, 0,1 for a tuple."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def print_settings(as_json: bool = False) -> None:
+    """Every builder setting with its type, default and help: JSON, a rich table on a terminal, else one
+    ``name=default  (type)  help`` line each (the ``name=default`` part is a valid ``--set`` argument)."""
+    import sys
+
+    from pnc_pack.builder.config import BuildConfig
+    from pnc_pack.cli._common import emit_json
+
+    rows = BuildConfig.settings_help()
+    if as_json:
+        emit_json([{"name": n, "type": k, "default": list(d) if isinstance(d, tuple) else d, "help": h}
+                   for n, k, d, h in rows])
+        return
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="pnc-pack build settings (--set NAME=VALUE)", title_justify="left")
+        for col in ("name", "type", "default", "help"):
+            table.add_column(col, overflow="fold", no_wrap=col != "help")
+        for n, k, d, h in rows:
+            table.add_row(n, k, _shown(d), h)
+        Console().print(table)
+        return
+    width = max(len(n) + 1 + len(_shown(d)) for n, _, d, _ in rows)
+    kind_width = max(len(k) for _, k, _, _ in rows) + 2
+    for n, k, d, h in rows:
+        click.echo(f"{n + '=' + _shown(d):<{width}}  {'(' + k + ')':<{kind_width}}  {h}")
+
+
+class _ListSettings(click.Option):
+    """``--list-settings``: print the settings and exit 0 before any required option is checked (an eager option
+    that also reads ``--json``, which click would otherwise only see later)."""
+
+    def handle_parse_result(self, ctx, opts, args):
+        if opts.get(self.name):
+            print_settings(as_json=bool(opts.get("as_json")))
+            ctx.exit(0)
+        return super().handle_parse_result(ctx, opts, args)
+
+
+def list_settings_option(f):
+    return click.option("--list-settings", cls=_ListSettings, is_flag=True, is_eager=True, expose_value=False,
+                        help="Print every builder setting (for --set) with its type, default and help, then exit; "
+                             "with --json as JSON.")(f)
+
+
 def builder_options(f):
-    """--data-fraction, --seed, --steps, --set KEY=VALUE, --eval-data and -o/--output, in that order."""
+    """--data-fraction, --seed, --steps, --set NAME=VALUE, --eval-data and -o/--output, in that order."""
     opts = [
         click.option("--data-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
                      help="Share of the to-be-cloned training samples used (default 0.1, as the paper on MNIST)."),
         click.option("--seed", type=click.IntRange(0), default=0, show_default=True),
         click.option("--steps", type=click.IntRange(1), default=None, help="Training steps per insertion position."),
-        click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-                     help="Any builder setting (pnc_pack/build/config.py), e.g. --set retune_steps=50. Repeatable."),
+        click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
+                     help="Any builder setting, e.g. --set retune_steps=50 (optional ones take none). Repeatable. "
+                          "Every setting with its default and help: pnc-pack build --list-settings."),
         click.option("--eval-data", default=None,
                      help="Dataset spec whose test split gives the metrics stored in the delta."),
         click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),

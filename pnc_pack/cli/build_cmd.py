@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from pnc_pack.cli._build_opts import builder_options, eval_lines, module_lines, parse_classes, parse_settings
+from pnc_pack.cli._build_opts import (
+    builder_options,
+    eval_lines,
+    list_settings_option,
+    module_lines,
+    parse_classes,
+    parse_settings,
+)
 from pnc_pack.cli._common import emit_json, json_option
 
 
@@ -37,6 +44,7 @@ def _plan(sources, clone_classes, select) -> list[tuple[str, list[int]]]:
               show_default=True, help="With --select-source: the paper's similarity; the candidates' accuracy on "
               "D_t; or the most similar among those within 2 points of the best accuracy on D_t.")
 @builder_options
+@list_settings_option
 @json_option
 def build_cmd(sources, target, data, clone_classes, select, select_by, data_fraction, seed, steps, settings, eval_data,
               output, as_json):
@@ -45,6 +53,10 @@ def build_cmd(sources, target, data, clone_classes, select, select_by, data_frac
     Several sources in one clone: --source A --clone-classes 5,6 --source B --clone-classes 7 gives one delta
     with one module per source (each built against the target alone, then combined). Choosing a source:
     --source A --source B --clone-classes 7 --select-source.
+
+    Builder settings: --set NAME=VALUE (repeatable) sets any of them, e.g. --set retune_steps=50;
+    --list-settings prints every setting with its type, default and help (with --json: as JSON) and exits,
+    without needing the other options. Why each default has its value: docs/builder-notes.md.
 
     Only samples of the classes to clone are used. Branch and tag names are resolved to commits; every model file
     is pinned by sha256. Neither model is modified. Same inputs and seed give a byte-identical delta.
