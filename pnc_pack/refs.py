@@ -20,23 +20,29 @@ from pnc_pack.errors import FormatError, ModelMismatchError, ModelNotFoundError,
 
 # Hub repo ids: "name" or "namespace/name", each part 1-96 chars of [A-Za-z0-9._-], no "--" or ".." inside, not
 # starting or ending with "-" or "." (the Hub's own rules, slightly stricter).
+# Every pattern is anchored with \A and \Z, never ^ and $: "$" also matches before a final "\n", so "<40 hex>\n"
+# passed as a commit (issue 20). Callers use fullmatch; the anchors keep a plain .match() just as strict.
 _REPO_PART = r"(?!.*(?:--|\.\.))[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-REPO_ID_RE = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
-COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-ARCH_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")  # no ':' or '.': an architecture name is never an import path
+REPO_ID_RE = re.compile(rf"\A(?:{_REPO_PART}/)?{_REPO_PART}\Z")
+COMMIT_RE = re.compile(r"\A[0-9a-f]{40}\Z")
+SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
+ARCH_RE = re.compile(r"\A[a-z][a-z0-9_\-]{0,63}\Z")  # no ':' or '.': an architecture name is never an import path
+# Control characters (Unicode category Cc: C0, DEL and C1), refused in file names (spec §4)
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Local paths refuse C0 only (spec §4.2): a path is only opened, and printed escaped
+PATH_CONTROL_RE = re.compile(r"[\x00-\x1f]")
 MAX_FILE_NAME = 255
 HASH_CHUNK = 1 << 20  # 1 MiB: fits the L2 cache, so each chunk is hashed right after it is read
 
 
 def check_repo_id(repo_id: Any) -> str:
-    if not isinstance(repo_id, str) or not REPO_ID_RE.match(repo_id):
+    if not isinstance(repo_id, str) or not REPO_ID_RE.fullmatch(repo_id):
         raise ReferenceError(f"bad repo id {repo_id!r}: expected 'namespace/name' of letters, digits, '.', '_', '-'")
     return repo_id
 
 
 def check_commit(commit: Any) -> str:
-    if not isinstance(commit, str) or not COMMIT_RE.match(commit):
+    if not isinstance(commit, str) or not COMMIT_RE.fullmatch(commit):
         raise ReferenceError(
             f"unpinned or malformed revision {commit!r}: a reference needs a 40-hex commit sha, not a branch or tag"
         )
@@ -53,14 +59,14 @@ def check_file_name(name: Any) -> str:
         or "/" in name
         or "\\" in name
         or ".." in name
-        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or CONTROL_RE.search(name)
     ):
         raise ReferenceError(f"bad file name {name!r}: must be a plain name, without '/', '\\\\', '..' or control characters")
     return name
 
 
 def check_arch_name(name: Any) -> str:
-    if not isinstance(name, str) or not ARCH_RE.match(name):
+    if not isinstance(name, str) or not ARCH_RE.fullmatch(name):
         raise ReferenceError(f"bad architecture name {name!r}: expected a registered name like 'lenet5'")
     return name
 
@@ -71,7 +77,7 @@ class FileDigest:
     size: int
 
     def __post_init__(self):
-        if not isinstance(self.sha256, str) or not SHA256_RE.match(self.sha256):
+        if not isinstance(self.sha256, str) or not SHA256_RE.fullmatch(self.sha256):
             raise ReferenceError(f"bad sha256 {self.sha256!r}: expected 64 lowercase hex digits")
         if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 0:
             raise ReferenceError(f"bad file size {self.size!r}")
@@ -129,7 +135,7 @@ class ModelRef:
         else:
             if self.repo_id is not None or self.commit is not None:
                 raise ReferenceError("a reference is either a hub reference or a local one, not both")
-            if not isinstance(self.path, str) or not self.path or any(ord(c) < 32 for c in self.path):
+            if not isinstance(self.path, str) or not self.path or PATH_CONTROL_RE.search(self.path):
                 raise ReferenceError(f"bad local path {self.path!r}")
 
     @property
@@ -237,3 +243,24 @@ class ModelRef:
         if repo_id is None:
             return cls(arch, dict(arch_args), digests, path=str(folder))
         return cls(arch, dict(arch_args), digests, repo_id=repo_id, commit=commit)
+
+
+def is_hub_spec(spec: Any) -> bool:
+    """True for ``hf://ORG/NAME[@REV]``: the one spelling of a Hub model or delta everywhere a spec is accepted."""
+    return isinstance(spec, str) and spec.startswith("hf://")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model spec turned into a local folder and its pinned reference.
+
+    :mod:`pnc_pack.api` makes these from ``hf://`` specs (through the Hub cache); the builder and the loader take
+    them, or plain folders, and never talk to the Hub themselves. ``spec`` is what the user wrote, for messages.
+    """
+
+    folder: Path
+    ref: ModelRef
+    spec: str
+
+    def __str__(self) -> str:
+        return self.spec

@@ -37,6 +37,16 @@ FAST = dict(steps=40, retune_steps=10, masks_per_anchor=20, data_fraction=0.5, p
 @pytest.fixture(scope="session")
 def built(zoo, digits):
     """A clone delta of digits 5 and 6 into the 0-4 target, built fast."""
-    from pnc_pack.build import build_clone
+    from pnc_pack.builder import build_clone
 
-    return build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, eval_data=digits, **FAST)
+    return build_clone(zoo["target"], zoo["source"], digits, CLONE, seed=0, eval_data=digits, **FAST)
+
+
+@pytest.fixture(scope="session")
+def source2(tmp_path_factory, digits):
+    """A LeNet-5 source on digits 7-9 (the ``zoo`` source has 5-9, the target 0-4), for the multi-source tests."""
+    from pnc_pack.zoo.pretrained import save_pretrained
+    from pnc_pack.zoo.training import train_model
+
+    model, config = train_model("lenet5", None, digits, [7, 8, 9], epochs=3, seed=1)
+    return save_pretrained(model, config, tmp_path_factory.mktemp("zoo2") / "source2")

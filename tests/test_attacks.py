@@ -18,8 +18,6 @@ ATTACKS = ROOT / "tests" / "attacks"
 INDEX = json.loads((ATTACKS / "index.json").read_text())["attacks"]
 BY_NAME = {a["name"]: a for a in INDEX}
 REGRESSIONS = sorted((ATTACKS / "regressions").glob("*.pncd"))
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def _cli(capsys, *argv):

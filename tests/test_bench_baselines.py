@@ -9,20 +9,17 @@ fewer bytes than a whole model, no baseline writes to the frozen zoo models).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from pnc_pack.data import fit_to_shape, load_dataset, select_classes, take_fraction  # noqa: E402
-from pnc_pack.zoo.training import train_model  # noqa: E402
-from tools.bench import baselines as B  # noqa: E402
-from tools.bench import paper, report  # noqa: E402
+from pnc_pack.data import fit_to_shape, load_dataset, select_classes, take_fraction
+from pnc_pack.zoo.training import train_model
+from tools.bench import baselines as B
+from tools.bench import paper, report
 
 TARGET, SOURCE, CLONE = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [5, 6]
 

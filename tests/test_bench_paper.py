@@ -5,16 +5,13 @@ the verdict sentences, the three figures, RESULTS.md sections, and the payload-v
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from tools.bench import paper, report, scale  # noqa: E402
+from tools.bench import paper, report, scale
 
 
 def test_flags_have_the_issues_defaults():
@@ -87,7 +84,7 @@ def test_verdict_names_wins_losses_and_goals():
 
 
 def test_label_names_non_default_and_unrecorded_builder_settings():
-    from pnc_pack.build.config import BuildConfig
+    from pnc_pack.builder.config import BuildConfig
 
     cfg = BuildConfig().to_dict()
     assert report.label({"dataset": "mnist", "pnc_config": cfg}) == "mnist"
@@ -142,7 +139,7 @@ def test_reuse_runs_only_missing_seeds(tmp_path, monkeypatch):
 def test_scale_compression_and_offline_share_of_a_fresh_delta(tmp_path):
     import torch
 
-    from pnc_pack.build.api import fresh_delta
+    from pnc_pack.builder.api import fresh_delta
     from pnc_pack.zoo.config import ModelConfig
     from pnc_pack.zoo.pretrained import local_ref, save_pretrained
     from pnc_pack.zoo.registry import build_model

@@ -4,13 +4,9 @@ Tar the way a bias shift must."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tools.bench import routing  # noqa: E402
+from tools.bench import routing
 
 
 @pytest.fixture(scope="module")

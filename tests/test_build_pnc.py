@@ -7,8 +7,8 @@ import hashlib
 import pytest
 import torch
 
-from pnc_pack.build import build_clone
-from pnc_pack.build.config import BuildConfig
+from pnc_pack.builder import build_clone
+from pnc_pack.builder.config import BuildConfig
 from pnc_pack.errors import UsageError
 from pnc_pack.format import codec
 from tests.conftest import CLONE, FAST
@@ -45,12 +45,12 @@ def test_masks_are_binary_and_cover_the_cloned_blocks(built):
 
 def test_pretrained_files_are_untouched(zoo, digits):
     before = {k: _files(v) for k, v in zoo.items()}
-    build_clone(zoo["source"], zoo["target"], digits, [7], seed=1, **FAST)
+    build_clone(zoo["target"], zoo["source"], digits, [7], seed=1, **FAST)
     assert {k: _files(v) for k, v in zoo.items()} == before
 
 
 def test_same_inputs_and_seed_give_the_same_bytes(zoo, digits, built):
-    again = build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, eval_data=digits, **FAST)
+    again = build_clone(zoo["target"], zoo["source"], digits, CLONE, seed=0, eval_data=digits, **FAST)
     assert codec.dumps(again) == codec.dumps(built)
 
 
@@ -63,9 +63,9 @@ def test_references_are_pinned(built, zoo):
 
 def test_bad_requests_are_usage_errors(zoo, digits):
     with pytest.raises(UsageError, match="not classes of the source"):
-        build_clone(zoo["source"], zoo["target"], digits, [2], **FAST)
+        build_clone(zoo["target"], zoo["source"], digits, [2], **FAST)
     with pytest.raises(UsageError, match="unknown build setting"):
-        build_clone(zoo["source"], zoo["target"], digits, [5], no_such_setting=1)
+        build_clone(zoo["target"], zoo["source"], digits, [5], no_such_setting=1)
 
 
 def test_routing_is_calibrated_on_held_out_anchors(built, zoo, digits):
@@ -76,20 +76,20 @@ def test_routing_is_calibrated_on_held_out_anchors(built, zoo, digits):
     cal = built.metrics["calibration"]
     wanted = BuildConfig().recall(len(CLONE))
     assert abs(cal["held_out_recall_after"] - wanted) <= 0.06  # a quantile over a few dozen held-out anchors
-    raw = build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, eval_data=digits, route_recall=None,
+    raw = build_clone(zoo["target"], zoo["source"], digits, CLONE, seed=0, eval_data=digits, route_recall=None,
                       route_recall_multi=None, **FAST)
     assert "calibration" not in raw.metrics
     b_cal, b_raw = (from_raw(d.classifier["new.0.bias"]) for d in (built, raw))
     assert torch.allclose(b_cal, b_raw - cal["bias_shift"], atol=1e-5)
     assert raw.classifier["new.0.weight"] == built.classifier["new.0.weight"]
     with pytest.raises(UsageError, match="route_recall"):
-        build_clone(zoo["source"], zoo["target"], digits, CLONE, route_recall=1.5, **FAST)
+        build_clone(zoo["target"], zoo["source"], digits, CLONE, route_recall=1.5, **FAST)
     with pytest.raises(UsageError, match="route_recall_multi"):
-        build_clone(zoo["source"], zoo["target"], digits, CLONE, route_recall_multi=0, **FAST)
+        build_clone(zoo["target"], zoo["source"], digits, CLONE, route_recall_multi=0, **FAST)
 
 
 def test_inversion_negatives_are_confident_target_images_and_leave_the_target_alone(zoo, digits):
-    from pnc_pack.build.negatives import make_negatives
+    from pnc_pack.builder.negatives import make_negatives
     from pnc_pack.clone.convert import state_digest
     from pnc_pack.data import fit_to_shape, select_classes
     from pnc_pack.zoo.pretrained import load_pretrained
@@ -106,12 +106,12 @@ def test_inversion_negatives_are_confident_target_images_and_leave_the_target_al
     with torch.no_grad():
         conf, cls = torch.softmax(target(x), 1).max(1)
     assert (conf >= 0.9).all() and torch.equal(cls, y)
-    d = build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, negatives="inversion", **FAST)
+    d = build_clone(zoo["target"], zoo["source"], digits, CLONE, seed=0, negatives="inversion", **FAST)
     assert d.metrics["negatives"] > 0
 
 
 def test_typical_negatives_are_the_most_typical_passing_candidates_per_target_class(zoo, digits):
-    from pnc_pack.build.negatives import _passing, make_negatives, typical_pool
+    from pnc_pack.builder.negatives import _passing, make_negatives, typical_pool
     from pnc_pack.data import fit_to_shape, select_classes
     from pnc_pack.zoo.pretrained import load_pretrained
 
@@ -136,7 +136,7 @@ def test_typical_negatives_are_the_most_typical_passing_candidates_per_target_cl
 
 
 def test_typical_negatives_may_be_none(zoo, digits):
-    from pnc_pack.build.negatives import make_negatives
+    from pnc_pack.builder.negatives import make_negatives
     from pnc_pack.data import fit_to_shape, select_classes
     from pnc_pack.zoo.pretrained import load_pretrained
 
@@ -151,20 +151,20 @@ def test_typical_negatives_may_be_none(zoo, digits):
 
 
 def test_no_negatives_are_made_when_their_weight_is_zero(zoo, digits, monkeypatch):
-    import pnc_pack.build.api as api
+    import pnc_pack.builder.api as api
 
     def refuse(*a, **k):
         raise AssertionError("negatives made although neg_weight is 0")
 
     monkeypatch.setattr(api, "make_negatives", refuse)
-    d = build_clone(zoo["source"], zoo["target"], digits, CLONE, seed=0, neg_weight=0.0, **FAST)
+    d = build_clone(zoo["target"], zoo["source"], digits, CLONE, seed=0, neg_weight=0.0, **FAST)
     assert d.metrics["negatives"] == 0 and d.metrics["negatives_held_out"] == 0
 
 
 def test_novelty_lets_far_candidates_past_the_source_check(zoo, digits):
     """Candidates the source calls a cloned class are still negatives when they lie far from every D_t anchor in the
     source's feature space; real cloned-class images almost never do, real target-class images mostly do."""
-    from pnc_pack.build.negatives import Novelty, _passing, _source_allows, make_negatives
+    from pnc_pack.builder.negatives import Novelty, _passing, _source_allows, make_negatives
     from pnc_pack.data import fit_to_shape, select_classes
     from pnc_pack.zoo.pretrained import load_pretrained
 
@@ -189,15 +189,15 @@ def test_novelty_lets_far_candidates_past_the_source_check(zoo, digits):
     assert ok.all() and torch.equal(cls, y)
     assert (~by_source).any() and novelty.far(x[~by_source]).all()  # the source alone would have refused these
     with pytest.raises(UsageError, match="neg_novelty"):
-        build_clone(zoo["source"], zoo["target"], digits, CLONE, neg_novelty=0.0, **FAST)
+        build_clone(zoo["target"], zoo["source"], digits, CLONE, neg_novelty=0.0, **FAST)
 
 
 def test_negatives_get_the_same_patch_masks_as_the_clone_classes_samples(zoo, digits):
     """The negatives come clean and under random patch masks, drawn and filled as D_t's perturbed samples are, so
     "is it occluded" cannot tell the cloned classes from the target's; labels follow their images."""
-    from pnc_pack.build.api import prepare
-    from pnc_pack.build.negatives import patch_masked
-    from pnc_pack.build.surrogate import perturb
+    from pnc_pack.builder.api import prepare
+    from pnc_pack.builder.negatives import patch_masked
+    from pnc_pack.builder.surrogate import perturb
     from pnc_pack.zoo.pretrained import load_pretrained
 
     x = torch.rand(6, 1, 8, 8)
@@ -225,4 +225,4 @@ def test_negatives_get_the_same_patch_masks_as_the_clone_classes_samples(zoo, di
     assert torch.equal(masked[1], clean[1].repeat(3))
     assert len(masked[2]) % 3 == 0 and len(masked[2]) > 0  # the held-out negatives too (drawn after these masks)
     with pytest.raises(UsageError, match="neg_masks"):
-        build_clone(zoo["source"], zoo["target"], digits, CLONE, neg_masks=-1, **FAST)
+        build_clone(zoo["target"], zoo["source"], digits, CLONE, neg_masks=-1, **FAST)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pnc_pack.build.api import fresh_delta
+from pnc_pack.builder.api import fresh_delta
 from pnc_pack.clone.convert import state_digest
-from pnc_pack.clone.model import ClonedModel
+from pnc_pack.clone.model import ClonedNetwork
 from pnc_pack.format import codec
 from pnc_pack.format.delta import CloneDelta
 from pnc_pack.refs import FileDigest, ModelRef
@@ -46,7 +46,7 @@ def test_old_logits_exact_and_detach_bit_identical(t_arch, s_arch):
         want = target(x)
     for R in range(target.num_blocks):
         delta = codec.loads(codec.dumps(_delta(target, source, R)))  # through the file format, as a receiver
-        cloned = ClonedModel.from_delta(delta, target, [source])
+        cloned = ClonedNetwork.from_delta(delta, target, [source])
         with torch.no_grad():
             out = cloned(x)
         assert out.shape == (3, target.num_classes + 2)
@@ -68,7 +68,7 @@ def _trained_like(arch, args, seed):
 def test_apply_through_files_is_exact_for_every_arch(arch, tmp_path):
     """The real loader (files on disk, pins checked, tensors viewed in place): pretrained state unchanged by apply
     and by use, the target's logits untouched, and detach gives back the saved target bit for bit."""
-    from pnc_pack.clone.apply import apply
+    from pnc_pack.api.model import apply
     from pnc_pack.zoo.config import ModelConfig
     from pnc_pack.zoo.pretrained import local_ref, save_pretrained
 

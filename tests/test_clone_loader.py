@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import pnc_pack
-from pnc_pack.clone.apply import apply
+from pnc_pack.api.model import apply
 from pnc_pack.clone.convert import state_digest, to_raw
 from pnc_pack.clone.evaluate import evaluate_delta_model
 from pnc_pack.clone.export import export_cloned, load_cloned

@@ -17,14 +17,11 @@ known hang after fork).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from pnc_pack.format import codec, container
 from pnc_pack.format.signing import check_signatures, private_key_from_seed, public_key_bytes, sign_file
@@ -251,23 +248,14 @@ print(json.dumps(report))
 '''
 
 
-def _load_hub_server():
-    path = ROOT / "tests" / "hub" / "server.py"
-    spec = importlib.util.spec_from_file_location("pnc_crash_hub_server", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_kill_9_during_save_sign_export_pull(tmp_path, monkeypatch):
     import dataclasses
     import random
 
     from pnc_pack.format.delta import RawTensor
     from pnc_pack.format.testing import make_delta
+    from tests.hub import server
 
-    server = _load_hub_server()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
     with server.FakeHub(tokens={"hf_write": True}) as hub:
         env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf-home"), HF_TOKEN="hf_write",

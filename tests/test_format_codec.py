@@ -16,15 +16,13 @@ from hypothesis import strategies as st
 
 from pnc_pack.errors import FormatError, LimitError, PncError
 from pnc_pack.format import canonical, codec, container
-from pnc_pack.format.delta import ClonedModule, CloneDelta, LabelEntry, Mask, RawTensor
+from pnc_pack.format.delta import CloneDelta, ClonedModule, LabelEntry, Mask, RawTensor
 from pnc_pack.format.limits import Limits
 from pnc_pack.format.payload import encode_blob, group_bytes, ungroup_bytes
 from pnc_pack.format.testing import hub_ref, local_ref, make_delta, random_tensor
 from pnc_pack.refs import FileDigest, ModelRef
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # tools/ is imported as a package from the repository root
-    sys.path.insert(0, str(ROOT))
 
 ST_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
             "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
@@ -211,8 +209,11 @@ def raw_tensors(draw, max_n=3):
         for s in shape:
             n *= s
         from pnc_pack.format.delta import DTYPE_SIZES
-        out[name] = RawTensor(dtype, shape, draw(st.binary(min_size=n * DTYPE_SIZES[dtype],
-                                                           max_size=n * DTYPE_SIZES[dtype])))
+        if dtype == "BOOL":  # BOOL elements are the bytes 0 and 1 (spec §6.1)
+            data = bytes(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+        else:
+            data = draw(st.binary(min_size=n * DTYPE_SIZES[dtype], max_size=n * DTYPE_SIZES[dtype]))
+        out[name] = RawTensor(dtype, shape, data)
     return out
 
 

@@ -14,8 +14,6 @@ from pnc_pack.format import codec
 from pnc_pack.format.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 VECTORS = ROOT / "spec" / "vectors"
 INDEX = json.loads((VECTORS / "index.json").read_text())
 VALID = [v for v in INDEX["vectors"] if v["valid"]]
@@ -90,8 +88,8 @@ def test_cli_in_a_real_process():
 
 
 def test_vector_keys_match_their_seeds():
-    from tools.gen_vectors import vector_key
     from pnc_pack.format.signing import load_public_key, public_key_bytes
+    from tools.gen_vectors import vector_key
 
     for name, k in INDEX["keys"].items():
         assert load_public_key(VECTORS / k["file"]).hex() == k["public_key"] == public_key_bytes(vector_key(name)).hex()

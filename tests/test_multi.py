@@ -10,23 +10,23 @@ from dataclasses import replace
 import pytest
 import torch
 
-from pnc_pack.build import build_clone
-from pnc_pack.build.multi import add_source, build_multi
-from pnc_pack.format.compose import compose, find_modules, remove, split
-from pnc_pack.clone.apply import apply
+from pnc_pack.api.build import add_source, build_multi
+from pnc_pack.api.model import apply
+from pnc_pack.builder import build_clone
 from pnc_pack.clone.convert import state_digest
 from pnc_pack.clone.evaluate import evaluate_delta_model
 from pnc_pack.data import fit_to_shape
 from pnc_pack.errors import UsageError
 from pnc_pack.format import codec
+from pnc_pack.format.compose import compose, find_modules, remove, split
 from pnc_pack.refs import FileDigest
-from tests.multi_fixtures import TINY, source2  # noqa: F401 (a fixture)
+from tests.multi_fixtures import TINY
 
 
 @pytest.fixture(scope="module")
 def parts(zoo, digits, source2):
-    a = build_clone(zoo["source"], zoo["target"], digits, [5, 6], seed=0, **TINY)
-    b = build_clone(source2, zoo["target"], digits, [8, 9], seed=0, **TINY)
+    a = build_clone(zoo["target"], zoo["source"], digits, [5, 6], seed=0, **TINY)
+    b = build_clone(zoo["target"], source2, digits, [8, 9], seed=0, **TINY)
     return a, b
 
 

@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 
-from pnc_pack.build import build_clone
-from pnc_pack.clone.apply import apply
+from pnc_pack.api.model import apply
+from pnc_pack.builder import build_clone
 from pnc_pack.data import fit_to_shape
 from pnc_pack.format import codec
 from pnc_pack.format.compose import compose
@@ -41,7 +41,7 @@ def models(tmp_path_factory, digits, zoo):
 
 @pytest.fixture(scope="module")
 def deltas(models, digits):
-    return {(s, t): build_clone(models[(s, "source")], models[(t, "target")], digits, [5, 6], seed=0, **FAST)
+    return {(s, t): build_clone(models[(t, "target")], models[(s, "source")], digits, [5, 6], seed=0, **FAST)
             for s, t in PAIRS}
 
 
@@ -73,9 +73,9 @@ def test_heterogeneous_build_applies(pair, models, deltas, digits):
 
 
 def test_two_heterogeneous_sources_in_one_clone(models, deltas, digits):
-    from pnc_pack.build import build_clone
+    from pnc_pack.builder import build_clone
 
-    lenet = build_clone(models[("lenet5", "source")], models[("plaincnn", "target")], digits, [8, 9], seed=0, **FAST)
+    lenet = build_clone(models[("plaincnn", "target")], models[("lenet5", "source")], digits, [8, 9], seed=0, **FAST)
     both = compose([deltas[("resnet18", "plaincnn")], lenet])
     assert [m.source.arch for m in both.modules] == ["resnet18", "lenet5"]
     cloned = _check_exact(both, models[("plaincnn", "target")], digits, 4)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pnc_pack.build import BuildConfig
-from pnc_pack.build.select import align, build_selected, choose, select_source, similarity
+from pnc_pack.builder import BuildConfig
+from pnc_pack.builder.select import align, build_selected, choose, select_source, similarity
 from pnc_pack.errors import UsageError
-from tests.multi_fixtures import TINY, source2  # noqa: F401 (a fixture)
+from tests.multi_fixtures import TINY
 
 
 def test_alignment_recovers_a_column_permutation():
@@ -52,7 +52,7 @@ def test_rules():
 
 def test_select_source_scores_every_candidate(zoo, digits, source2):
     cfg = BuildConfig(data_fraction=0.5)  # 144 samples of 8 and 9: capped at 40 anchors
-    sel = select_source([zoo["source"], source2], zoo["target"], digits, [8, 9], config=cfg, masks_per_anchor=10,
+    sel = select_source(zoo["target"], [zoo["source"], source2], digits, [8, 9], config=cfg, masks_per_anchor=10,
                         max_anchors=40)
     assert len(sel.scores) == 2 and all(-1 <= s <= 1 for s in sel.scores)
     assert sel.best == max(range(2), key=lambda i: sel.scores[i])
@@ -62,17 +62,17 @@ def test_select_source_scores_every_candidate(zoo, digits, source2):
     # the target has 5 outputs, the sources 5 and 3: as many matched columns as the narrower model has
     assert [len(x["matched"]) for x in d["details"]] == [5, 3]
     assert all(0 <= x["dt_accuracy"] <= 1 for x in d["details"]) and d["rule"] == "similarity"
-    again = select_source([zoo["source"], source2], zoo["target"], digits, [8, 9], config=cfg, masks_per_anchor=10,
+    again = select_source(zoo["target"], [zoo["source"], source2], digits, [8, 9], config=cfg, masks_per_anchor=10,
                           max_anchors=40)
     assert again.scores == sel.scores  # deterministic
     with pytest.raises(UsageError, match="not among its classes"):
-        select_source([zoo["source"], source2], zoo["target"], digits, [5], masks_per_anchor=4, max_anchors=8)
+        select_source(zoo["target"], [zoo["source"], source2], digits, [5], masks_per_anchor=4, max_anchors=8)
     with pytest.raises(UsageError, match="already target classes"):
-        select_source([zoo["source"]], zoo["target"], digits, [1], masks_per_anchor=4, max_anchors=8)
+        select_source(zoo["target"], [zoo["source"]], digits, [1], masks_per_anchor=4, max_anchors=8)
 
 
 def test_build_selected_builds_from_the_chosen_source_only(zoo, digits, source2):
-    delta, sel = build_selected([zoo["source"], source2], zoo["target"], digits, [8, 9], seed=0, max_anchors=40,
-                                **TINY)
+    delta, sel = build_selected(zoo["target"], [zoo["source"], source2], digits, [8, 9], seed=0, max_anchors=40,
+                                select_masks=10, **TINY)
     assert delta.modules[0].source.path == sel.candidates[sel.best]
     assert delta.metrics["selection"]["scores"] == [round(s, 6) for s in sel.scores]

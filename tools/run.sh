@@ -2,6 +2,7 @@
 # One entry point for the README's commands. Sets up .venv on first use (torch pinned to the CPU build), then runs
 #   bash tools/run.sh demo [ARGS]   the main job: pnc-pack demo
 #   bash tools/run.sh test [ARGS]   the whole test suite
+#   bash tools/run.sh lint [ARGS]   ruff over the package, tests and tools (settings in pyproject.toml)
 #   bash tools/run.sh bench [ARGS]  the benchmarks (python -m tools.bench ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ fi
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt "torch==2.13.0"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench,lint]"
   echo "$want" > "$stamp"
 fi
 cmd=${1:-test}; shift || true
@@ -22,6 +23,8 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 case "$cmd" in
   demo)  exec "$VENV/bin/pnc-pack" demo "$@" ;;
   test)  exec timeout 3600 "$VENV/bin/python" -m pytest "$@" ;;  # a hang fails in an hour, with tracebacks
+  lint)  [ $# -gt 0 ] || set -- pnc_pack tests tools
+         exec "$VENV/bin/ruff" check "$@" ;;
   bench) exec "$VENV/bin/python" -m tools.bench "$@" ;;
-  *) echo "usage: bash tools/run.sh {demo|test|bench} [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: bash tools/run.sh {demo|test|lint|bench} [ARGS]" >&2; exit 2 ;;
 esac

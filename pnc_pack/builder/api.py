@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import platform
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
-from pnc_pack.build import search as S
-from pnc_pack.build.config import BuildConfig
-from pnc_pack.build.negatives import Novelty, make_negatives, patch_masked, settings as negative_settings
-from pnc_pack.build.surrogate import fit_local_models, perturb, random_masks, source_logits, surrogate_outputs
+from pnc_pack.builder import search as S
+from pnc_pack.builder.config import BuildConfig
+from pnc_pack.builder.negatives import Novelty, make_negatives, patch_masked, settings as negative_settings
+from pnc_pack.builder.surrogate import fit_local_models, perturb, random_masks, source_logits, surrogate_outputs
 from pnc_pack.errors import BuildError, DataError, UsageError
 from pnc_pack.format.delta import ClonedModule, CloneDelta, LabelEntry, Mask
+from pnc_pack.refs import ModelRef, ResolvedModel, is_hub_spec
 
 
-def resolve(spec):
-    """A model spec (folder or hf://REPO@REV) -> (folder, pinned ModelRef)."""
-    from pnc_pack.hub import resolve_model
+def resolve(model) -> tuple[Path, ModelRef]:
+    """A model the builder was given -> (folder, pinned ModelRef).
 
-    return resolve_model(spec)
+    The builder takes local folders, or :class:`~pnc_pack.refs.ResolvedModel` made at the API edge
+    (:func:`pnc_pack.api.resolve_model` turns ``hf://`` specs into those); it never talks to the Hub itself.
+    """
+    from pnc_pack.zoo.pretrained import local_ref
+
+    if isinstance(model, ResolvedModel):
+        return Path(model.folder), model.ref
+    if is_hub_spec(model):
+        raise UsageError(f"{model}: the builder takes model folders; hf:// specs are resolved by pnc_pack.build_clone "
+                         "(pnc_pack.api)")
+    return Path(model), local_ref(model)
 
 
 def _split(y: torch.Tensor, holdout: float, gen: torch.Generator):
@@ -165,18 +176,19 @@ def to_module(p: S.Problem, br: S.Branch, source_ref, clone_idx) -> tuple[Cloned
     return module, head
 
 
-def build_clone(source, target, dataset, clone_classes, *, seed: int = 0, eval_data=None,
+def build_clone(target, source, dataset, clone_classes, *, seed: int = 0, eval_data=None,
                 config: BuildConfig | None = None, progress=None, **overrides) -> CloneDelta:
-    """Run Partial Network Cloning and return the clone delta (see :mod:`pnc_pack.build`).
+    """Run Partial Network Cloning and return the clone delta (see :mod:`pnc_pack.builder`).
 
-    ``source`` / ``target``: model folders or ``hf://REPO[@REV]`` specs (pinned at build time). ``dataset``: a
+    ``target`` / ``source``: model folders or :class:`~pnc_pack.refs.ResolvedModel` (``pnc_pack.build_clone``
+    resolves ``hf://REPO[@REV]`` specs, pinned at build time, and calls this). ``dataset``: a
     Dataset or spec; only the training samples of ``clone_classes`` (dataset labels, taken from the source's
     classes) are used, a ``data_fraction`` of them. ``eval_data``: a Dataset or spec whose test split gives the
     metrics stored in the delta. Same inputs and seed give the same delta, byte for byte.
     """
     from pnc_pack.clone.convert import state_digest
     from pnc_pack.clone.evaluate import evaluate_delta_model
-    from pnc_pack.clone.model import ClonedModel
+    from pnc_pack.clone.model import ClonedNetwork
     from pnc_pack.data import load_dataset
     from pnc_pack.zoo.pretrained import load_pretrained
 
@@ -216,7 +228,7 @@ def build_clone(source, target, dataset, clone_classes, *, seed: int = 0, eval_d
     )
     if eval_data is not None:
         ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data
-        cloned = ClonedModel.from_delta(delta, tgt, [src])
+        cloned = ClonedNetwork.from_delta(delta, tgt, [src])
         cloned.output_labels = list(tgt_cfg.labels) + [src_cfg.labels[j] for j in p.clone_idx]
         result = evaluate_delta_model(cloned, ev)
         result.pop("per_module", None)
@@ -225,11 +237,11 @@ def build_clone(source, target, dataset, clone_classes, *, seed: int = 0, eval_d
 
 
 def _provenance(cfg: BuildConfig, seed: int, dataset, clone_classes) -> dict:
-    import pnc_pack
+    from pnc_pack.version import __version__
 
     return {"builder": "pnc-pack", "method": "partial-network-cloning", "config": cfg.to_dict(), "seed": seed,
             "data": dataset.name, "clone_classes": list(clone_classes),
-            "versions": {"pnc_pack": pnc_pack.__version__, "torch": torch.__version__.split("+")[0],
+            "versions": {"pnc_pack": __version__, "torch": torch.__version__.split("+")[0],
                          "python": platform.python_version()}}
 
 

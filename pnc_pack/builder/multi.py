@@ -2,7 +2,7 @@
 composed (:mod:`pnc_pack.format.compose`, re-exported here); adding a module builds only that module.
 
 Same inputs and seed give the same bytes: ``build_multi(target, [(A, a), (B, b)], ...)`` without ``eval_data`` is
-byte for byte ``compose([build_clone(A, target, ..., a), build_clone(B, target, ..., b)])``.
+byte for byte ``compose([build_clone(target, A, ..., a), build_clone(target, B, ..., b)])``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,6 @@ from pnc_pack.format.delta import CloneDelta
 
 
 # -- building: one build_clone per source, then compose --------------------------------------------------------
-def target_spec(delta: CloneDelta) -> str:
-    """Where ``build_clone`` finds the delta's target: its local path, or ``hf://REPO@COMMIT``."""
-    ref = delta.target
-    return str(ref.path) if ref.is_local else f"hf://{ref.repo_id}@{ref.commit}"
-
-
 def _check_disjoint(groups: Sequence[Sequence[int]], taken: Mapping[int, str] | None = None) -> None:
     seen = dict(taken or {})
     for i, classes in enumerate(groups):
@@ -32,15 +26,17 @@ def _check_disjoint(groups: Sequence[Sequence[int]], taken: Mapping[int, str] | 
             seen[int(c)] = f"source {i}"
 
 
-def evaluate_into(delta: CloneDelta, eval_data, **apply_kw) -> CloneDelta:
-    """``delta`` with ``metrics["eval"]`` measured on the test split of ``eval_data`` (models located by its refs)."""
-    from pnc_pack.clone.apply import apply
+def evaluate_into(delta: CloneDelta, eval_data, target, sources: Sequence) -> CloneDelta:
+    """``delta`` with ``metrics["eval"]`` measured on the test split of ``eval_data``; ``target`` and ``sources``
+    (one per module) are the model folders (or ResolvedModels) the delta's pins name."""
+    from pnc_pack.builder.api import resolve
+    from pnc_pack.clone.apply import assemble
     from pnc_pack.clone.evaluate import evaluate_delta_model
     from pnc_pack.data import load_dataset
 
     ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data
-    result = evaluate_delta_model(apply(delta, **apply_kw), ev)
-    return with_eval(delta, {"data": ev.name, **result})
+    cloned = assemble(delta, resolve(target)[0], [resolve(s)[0] for s in sources])
+    return with_eval(delta, {"data": ev.name, **evaluate_delta_model(cloned, ev)})
 
 
 def build_multi(target, sources: Sequence[tuple[Any, Sequence[int]]], dataset, *, seed: int = 0, eval_data=None,
@@ -48,8 +44,9 @@ def build_multi(target, sources: Sequence[tuple[Any, Sequence[int]]], dataset, *
     """SUPP Eq. 5: one module per (source, clone classes) pair, each built by ``build_clone`` against ``target``
     alone (same seed and settings), then composed. ``dataset``: one Dataset/spec for all, or one per source.
     With ``eval_data``, every module keeps its own evaluation (alone with the target) and ``metrics["eval"]`` holds
-    the whole clone's, per functionality."""
-    from pnc_pack.build.api import build_clone
+    the whole clone's, per functionality. Models: folders or ResolvedModels (:func:`pnc_pack.api.build_multi`
+    takes ``hf://`` specs too)."""
+    from pnc_pack.builder.api import build_clone
     from pnc_pack.data import load_dataset
 
     sources = [(s, [int(c) for c in classes]) for s, classes in sources]
@@ -62,19 +59,21 @@ def build_multi(target, sources: Sequence[tuple[Any, Sequence[int]]], dataset, *
     loaded: dict[int, Any] = {}
     datasets = [loaded.setdefault(id(d), load_dataset(d) if isinstance(d, str) else d) for d in datasets]
     ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data
-    deltas = [build_clone(src, target, ds, classes, seed=seed, eval_data=ev, config=config, progress=progress,
+    deltas = [build_clone(target, src, ds, classes, seed=seed, eval_data=ev, config=config, progress=progress,
                           **overrides) for (src, classes), ds in zip(sources, datasets)]
     delta = compose(deltas)
     if ev is not None and len(deltas) > 1:
-        delta = evaluate_into(delta, ev)
+        delta = evaluate_into(delta, ev, target, [s for s, _ in sources])
     return delta
 
 
-def add_source(base: CloneDelta, source, classes: Sequence[int], dataset, *, target=None, seed: int = 0,
-               eval_data=None, config=None, progress=None, **overrides) -> CloneDelta:
-    """``base`` plus one module cloning ``classes`` of ``source``, built against ``base``'s target (its pinned
-    path or hub commit, or ``target``); the base's modules are not retrained."""
-    from pnc_pack.build.api import build_clone
+def add_source(base: CloneDelta, target, source, classes: Sequence[int], dataset, *, base_sources: Sequence = (),
+               seed: int = 0, eval_data=None, config=None, progress=None, **overrides) -> CloneDelta:
+    """``base`` plus one module cloning ``classes`` of ``source``, built against ``target`` (the folder or
+    ResolvedModel of ``base``'s pinned target); the base's modules are not retrained. With ``eval_data``,
+    ``base_sources`` are the folders of the base's modules' sources (:func:`pnc_pack.api.add_source` finds them
+    from the pins)."""
+    from pnc_pack.builder.api import build_clone
     from pnc_pack.data import load_dataset
 
     classes = [int(c) for c in classes]
@@ -85,9 +84,12 @@ def add_source(base: CloneDelta, source, classes: Sequence[int], dataset, *, tar
             taken[c] = f"module {i} of the base delta"
     _check_disjoint([classes], taken)
     ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data
-    new = build_clone(source, target if target is not None else target_spec(base), dataset, classes, seed=seed,
-                      eval_data=ev, config=config, progress=progress, **overrides)
+    if ev is not None and len(base_sources) != len(base.modules):
+        raise UsageError(f"evaluating the grown delta needs the {len(base.modules)} source folder(s) of the base's "
+                         f"modules, got {len(base_sources)}")
+    new = build_clone(target, source, dataset, classes, seed=seed, eval_data=ev, config=config, progress=progress,
+                      **overrides)
     delta = add(base, new)
     if ev is not None and len(delta.modules) > 1:
-        delta = evaluate_into(delta, ev, target=target)
+        delta = evaluate_into(delta, ev, target, [*base_sources, source])
     return delta

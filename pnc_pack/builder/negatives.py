@@ -35,7 +35,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pnc_pack.build.surrogate import perturb, random_masks
+from pnc_pack.builder.surrogate import perturb, random_masks
 
 
 def candidates(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -208,7 +208,7 @@ def _keep(cand, target, source, clone_idx, target_conf, source_max, gen, limit, 
 
 def patch_masked(x: torch.Tensor, y: torch.Tensor, *, copies: int, grid: int, rate: float, gen: torch.Generator):
     """The negatives and ``copies`` more of each under random patch masks, drawn and applied exactly as the D_t
-    samples' (:func:`pnc_pack.build.surrogate.random_masks`, ``perturb``), labels repeated."""
+    samples' (:func:`pnc_pack.builder.surrogate.random_masks`, ``perturb``), labels repeated."""
     if copies == 0 or len(x) == 0:
         return x, y
     b = random_masks(len(x), copies + 1, grid, rate, gen)  # mask 0 keeps everything: the clean negative

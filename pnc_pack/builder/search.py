@@ -1,6 +1,6 @@
 """One insertion position: train adapter A^R, classifier F_c^R and mask M from fresh, then score on held-out data.
 
-Per training step (SUPP Alg. 1 lines 10-16, with the additions of :mod:`pnc_pack.build.config`):
+Per training step (SUPP Alg. 1 lines 10-16, with the additions of :mod:`pnc_pack.builder.config`):
 
     L = loc·L_loc + kd·L_kd + ce·L_ce + neg·L_neg + sparsity·mean(M)
 
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pnc_pack.build.config import BuildConfig
+from pnc_pack.builder.config import BuildConfig
 from pnc_pack.clone.parts import Bridge, masked
 
 

@@ -72,14 +72,14 @@ def local_weights(model, x: torch.Tensor, b: torch.Tensor, grid: int, width: flo
                   output: str = "logprob") -> tuple[torch.Tensor, float]:
     """Θ of ``model`` around anchors ``x`` (already in its input shape) with masks ``b``: (n, grid²+1, C), and R²;
     the local models regress the model's log-probabilities, logits or probabilities (``output``)."""
-    from pnc_pack.build.surrogate import source_logits
+    from pnc_pack.builder.surrogate import source_logits
 
     return fit_on(source_logits(model, x, b, grid), b, width, ridge, output)
 
 
 def fit_on(logits: torch.Tensor, b: torch.Tensor, width: float, ridge: float, output: str):
     """The local models of a model whose logits on the perturbed anchors are ``logits`` (n, |B|, C)."""
-    from pnc_pack.build.surrogate import fit_local_models
+    from pnc_pack.builder.surrogate import fit_local_models
 
     if output == "logprob":
         y = F.log_softmax(logits, -1)
@@ -165,8 +165,8 @@ def choose(scores: list[float], accuracy: list[float], rule: str, margin: float 
 RULES = ("similarity", "accuracy", "competent")
 
 
-def _load(candidates, target, clone_classes):
-    from pnc_pack.build.api import resolve
+def _load(target, candidates, clone_classes):
+    from pnc_pack.builder.api import resolve
     from pnc_pack.zoo.pretrained import load_pretrained
 
     if len(candidates) < 1:
@@ -176,31 +176,31 @@ def _load(candidates, target, clone_classes):
     if any(c in tgt[1].labels for c in clone_classes):
         raise UsageError(f"classes {[c for c in clone_classes if c in tgt[1].labels]} are already target classes")
     models = []
-    for spec in candidates:
-        folder, ref = resolve(spec)
+    for cand in candidates:
+        folder, ref = resolve(cand)
         model, mcfg = load_pretrained(folder, ref)
         missing = [c for c in clone_classes if c not in mcfg.labels]
         if missing:
-            raise UsageError(f"candidate {spec}: classes {missing} are not among its classes {mcfg.labels}")
+            raise UsageError(f"candidate {cand}: classes {missing} are not among its classes {mcfg.labels}")
         models.append((model, mcfg))
     return tgt, models
 
 
-def score_variants(candidates, target, dataset, clone_classes, variants: dict, *, seed: int = 0, config=None,
+def score_variants(target, candidates, dataset, clone_classes, variants: dict, *, seed: int = 0, config=None,
                    max_anchors: int = 200, masks_per_anchor: int = 100) -> dict[str, Selection]:
     """One Selection per variant (name -> {"output": ..., "intercept": ...}), every model run once on the same
     perturbed anchors. ``config``: a BuildConfig whose grid, masking rate, kernel width, ridge and data fraction
     are used (the builder's defaults otherwise); ``masks_per_anchor`` is the selection's own (the paper's 100:
     selection is cheap, and with few masks the scores of close candidates swap from one draw of B to the next)."""
-    from pnc_pack.build.config import BuildConfig
-    from pnc_pack.build.surrogate import random_masks, source_logits
+    from pnc_pack.builder.config import BuildConfig
+    from pnc_pack.builder.surrogate import random_masks, source_logits
     from pnc_pack.data import fit_to_shape, load_dataset
 
-    candidates = [str(c) for c in candidates]
+    names = [str(c) for c in candidates]
     cfg = config or BuildConfig()
     dataset = load_dataset(dataset) if isinstance(dataset, str) else dataset
     clone_classes = [int(c) for c in clone_classes]
-    (tgt, tgt_cfg), models = _load(candidates, target, clone_classes)
+    (tgt, tgt_cfg), models = _load(target, list(candidates), clone_classes)
     X_all, y_all = d_t(dataset, clone_classes, data_fraction=cfg.data_fraction, seed=seed)
     X = anchors(X_all, max_anchors, seed)
     b = random_masks(len(X), int(masks_per_anchor), cfg.grid, cfg.mask_rate, torch.Generator().manual_seed(seed))
@@ -211,7 +211,7 @@ def score_variants(candidates, target, dataset, clone_classes, variants: dict, *
         output, intercept = v.get("output", "logprob"), bool(v.get("intercept", False))
         theta_t, r2_t = fit_on(logits[0], b, cfg.kernel_width, cfg.ridge, output)
         scores, details = [], []
-        for spec, (_, mcfg), y, a in zip(candidates, models, logits[1:], acc):
+        for spec, (_, mcfg), y, a in zip(names, models, logits[1:], acc):
             theta_s, r2_s = fit_on(y, b, cfg.kernel_width, cfg.ridge, output)
             score, pairs = similarity(theta_s, theta_t, intercept)
             scores.append(score)
@@ -219,37 +219,38 @@ def score_variants(candidates, target, dataset, clone_classes, variants: dict, *
                             "surrogate_r2": round(r2_s, 4), "target_surrogate_r2": round(r2_t, 4),
                             "matched": [[mcfg.labels[i], tgt_cfg.labels[j]] for i, j in pairs]})
         rule = v.get("rule", "similarity")
-        out[name] = Selection(candidates, scores, choose(scores, acc, rule), details, anchors=len(X), output=output,
+        out[name] = Selection(names, scores, choose(scores, acc, rule), details, anchors=len(X), output=output,
                               rule=rule)
     return out
 
 
-def select_source(candidates, target, dataset, clone_classes, *, seed: int = 0, config=None, max_anchors: int = 200,
+def select_source(target, candidates, dataset, clone_classes, *, seed: int = 0, config=None, max_anchors: int = 200,
                   masks_per_anchor: int = 100, intercept: bool = False, output: str = "logprob",
                   rule: str = "similarity") -> Selection:
-    """Score every candidate source (folder or ``hf://`` spec) against ``target`` on D_t and pick one by ``rule``
+    """Score every candidate source (a folder or ResolvedModel) against ``target`` on D_t and pick one by ``rule``
     (:func:`choose`; settings: :func:`score_variants`)."""
     v = {"output": output, "intercept": intercept, "rule": rule}
-    return score_variants(candidates, target, dataset, clone_classes, {"": v}, seed=seed, config=config,
+    return score_variants(target, candidates, dataset, clone_classes, {"": v}, seed=seed, config=config,
                           max_anchors=max_anchors, masks_per_anchor=masks_per_anchor)[""]
 
 
-def build_selected(candidates, target, dataset, clone_classes, *, seed: int = 0, eval_data=None, config=None,
+def build_selected(target, candidates, dataset, clone_classes, *, seed: int = 0, eval_data=None, config=None,
                    progress=None, max_anchors: int = 200, select_masks: int = 100, output: str = "logprob",
                    rule: str = "similarity", **overrides):
     """Select the source (:func:`select_source`), build from it alone; the scores go into ``metrics["selection"]``.
     Returns (delta, selection)."""
     from dataclasses import replace
 
-    from pnc_pack.build.api import build_clone
-    from pnc_pack.build.config import BuildConfig
+    from pnc_pack.builder.api import build_clone
+    from pnc_pack.builder.config import BuildConfig
 
     cfg = config or BuildConfig()
     if overrides:
         BuildConfig.with_overrides(**overrides)  # names every unknown setting
         cfg = replace(cfg, **overrides)
-    sel = select_source(candidates, target, dataset, clone_classes, seed=seed, config=cfg, max_anchors=max_anchors,
+    candidates = list(candidates)
+    sel = select_source(target, candidates, dataset, clone_classes, seed=seed, config=cfg, max_anchors=max_anchors,
                         masks_per_anchor=select_masks, output=output, rule=rule)
-    delta = build_clone(sel.candidates[sel.best], target, dataset, clone_classes, seed=seed, eval_data=eval_data,
+    delta = build_clone(target, candidates[sel.best], dataset, clone_classes, seed=seed, eval_data=eval_data,
                         config=cfg, progress=progress)
     return replace(delta, metrics={**dict(delta.metrics), "selection": sel.to_dict()}), sel

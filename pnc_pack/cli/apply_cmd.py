@@ -36,7 +36,8 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
     """
     import time
 
-    from pnc_pack.clone.apply import apply, open_delta
+    from pnc_pack.api.model import apply
+    from pnc_pack.api.specs import open_delta
     from pnc_pack.errors import UsageError
     from pnc_pack.format.signing import load_public_key
     from pnc_pack.progress import progress

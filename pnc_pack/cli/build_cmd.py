@@ -43,11 +43,16 @@ def _plan(sources, clone_classes, select) -> list[tuple[str, list[int]]]:
 @click.option("--select-by", type=click.Choice(["similarity", "accuracy", "competent"]), default="similarity",
               show_default=True, help="With --select-source: the paper's similarity; the candidates' accuracy on "
               "D_t; or the most similar among those within 2 points of the best accuracy on D_t.")
+@click.option("--select-anchors", type=click.IntRange(min=1), default=200, show_default=True,
+              help="With --select-source: at most this many anchors of D_t to score the candidates on.")
+@click.option("--select-masks", type=click.IntRange(min=1), default=100, show_default=True,
+              help="With --select-source: random patch masks per anchor (the paper's 100; with few, the scores of "
+                   "close candidates swap between draws).")
 @builder_options
 @list_settings_option
 @json_option
-def build_cmd(sources, target, data, clone_classes, select, select_by, data_fraction, seed, steps, settings, eval_data,
-              output, as_json):
+def build_cmd(sources, target, data, clone_classes, select, select_by, select_anchors, select_masks, data_fraction, seed,
+              steps, settings, eval_data, output, as_json):
     """Run Partial Network Cloning: clone CLONE_CLASSES of SOURCE into TARGET and write a clone delta.
 
     Several sources in one clone: --source A --clone-classes 5,6 --source B --clone-classes 7 gives one delta
@@ -75,17 +80,18 @@ def build_cmd(sources, target, data, clone_classes, select, select_by, data_frac
     selection = None
     with progress() as p:
         if select:
-            from pnc_pack.build.select import build_selected
+            from pnc_pack.api.build import build_selected
 
-            delta, sel = build_selected([s for s, _ in plan], target, ds, plan[0][1], seed=seed, eval_data=ev,
-                                        progress=p, rule=select_by, **kw)
+            delta, sel = build_selected(target, [s for s, _ in plan], ds, plan[0][1], seed=seed, eval_data=ev,
+                                        progress=p, rule=select_by, max_anchors=select_anchors,
+                                        select_masks=select_masks, **kw)
             selection = sel.to_dict()
         elif len(plan) == 1:
-            from pnc_pack.build import build_clone
+            from pnc_pack.api.build import build_clone
 
-            delta = build_clone(plan[0][0], target, ds, plan[0][1], seed=seed, eval_data=ev, progress=p, **kw)
+            delta = build_clone(target, plan[0][0], ds, plan[0][1], seed=seed, eval_data=ev, progress=p, **kw)
         else:
-            from pnc_pack.build.multi import build_multi
+            from pnc_pack.api.build import build_multi
 
             delta = build_multi(target, plan, ds, seed=seed, eval_data=ev, progress=p, **kw)
     seconds = time.perf_counter() - t0

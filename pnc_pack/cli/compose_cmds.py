@@ -1,4 +1,4 @@
-"""``pnc-pack add`` and ``pnc-pack remove``: a module more or less in a clone delta (pnc_pack.build.multi).
+"""``pnc-pack add`` and ``pnc-pack remove``: a module more or less in a clone delta (pnc_pack.builder.multi).
 
 ``remove`` is torch-free (it only rewrites the delta); ``add`` builds the new module with the PNC builder.
 Both write a new, unsigned delta (its content changed, so the old signatures no longer apply); sign it again.
@@ -37,15 +37,18 @@ def _report(delta, output, size, base, extra: dict, as_json: bool, lines_fn=None
 @click.option("--source", required=True, help="Source model of the new module: a folder or hf://REPO[@REVISION].")
 @click.option("--clone-classes", required=True, help="Dataset labels to clone from it, e.g. 7,8.")
 @click.option("--data", required=True, help="Dataset spec holding samples of those classes.")
-@click.option("--target", default=None, help="Target model folder (default: where the base delta's pin says).")
+@click.option("--target", default=None, help="Target model folder or hf:// spec (default: where the base delta's pin "
+              "says); its files must match that pin.")
+@click.option("--models-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder holding the base delta's models (as for apply).")
 @builder_options
 @json_option
-def add_cmd(base, source, clone_classes, data, target, data_fraction, seed, steps, settings, eval_data, output,
+def add_cmd(base, source, clone_classes, data, target, models_dir, data_fraction, seed, steps, settings, eval_data, output,
             as_json):
     """Add a module to the clone delta BASE (a file or hf://REPO[@REV]): clone CLONE_CLASSES of SOURCE into the
     same target. The modules already in BASE are not retrained: their tensors are copied as they are."""
-    from pnc_pack.build.multi import add_source
-    from pnc_pack.clone.apply import open_delta
+    from pnc_pack.api.build import add_source
+    from pnc_pack.api.specs import open_delta
     from pnc_pack.data import load_dataset
     from pnc_pack.format import codec
     from pnc_pack.progress import progress
@@ -55,8 +58,8 @@ def add_cmd(base, source, clone_classes, data, target, data_fraction, seed, step
     ds = load_dataset(data)
     ev = ds if eval_data == data else eval_data
     with progress() as p:
-        delta = add_source(d, source, parse_classes(clone_classes), ds, target=target, seed=seed, eval_data=ev,
-                           progress=p, **kw)
+        delta = add_source(d, source, parse_classes(clone_classes), ds, target=target, models_dir=models_dir,
+                           seed=seed, eval_data=ev, progress=p, **kw)
     size = codec.save(delta, output)
     if as_json:
         _report(delta, output, size, d, {"metrics": delta.metrics}, True)
@@ -67,7 +70,7 @@ def add_cmd(base, source, clone_classes, data, target, data_fraction, seed, step
 
 
 @click.command("remove")
-@click.argument("base", type=click.Path(exists=True, dir_okay=False))
+@click.argument("base")
 @click.option("--module", "indices", multiple=True, type=click.IntRange(0), help="Index of a module to remove "
               "(see pnc-pack inspect). Repeatable.")
 @click.option("--source", default=None, help="Remove the module(s) cloned from this source (path, hub repo id, "
@@ -77,13 +80,15 @@ def add_cmd(base, source, clone_classes, data, target, data_fraction, seed, step
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the new delta.")
 @json_option
 def remove_cmd(base, indices, source, classes, remove_all, output, as_json):
-    """Remove modules from the clone delta BASE and write the rest to OUTPUT; the others are untouched, so their
+    """Remove modules from the clone delta BASE (a file or hf://REPO[@REV]) and write the rest to OUTPUT; the others
+    are untouched, so their
     logits are exactly what they were. Removing every module leaves the target alone, bit for bit."""
-    from pnc_pack.format.compose import find_modules, remove, split
+    from pnc_pack.api.specs import open_delta
     from pnc_pack.errors import UsageError
     from pnc_pack.format import codec
+    from pnc_pack.format.compose import find_modules, remove, split
 
-    d = codec.load(base)
+    d = open_delta(base)
     chosen = set(indices)
     if remove_all:
         chosen |= set(range(len(d.modules)))

@@ -19,7 +19,7 @@ def eval_cmd(delta, data, target, sources, models_dir, as_json):
     """Rebuild the clone from its pinned models and report Ori, Tar and Avg on the test split of DATA, and the
     accuracy per functionality (the target's classes, then each module's: the supplementary's Table 3) with where
     misclassified images went."""
-    from pnc_pack.clone.apply import apply
+    from pnc_pack.api.model import apply
     from pnc_pack.clone.evaluate import evaluate_delta_model
     from pnc_pack.data import load_dataset
 

@@ -12,14 +12,16 @@ from pnc_pack.cli._common import emit_json, json_option
 
 
 @click.command("inspect")
-@click.argument("delta", type=click.Path(exists=True, dir_okay=False))
+@click.argument("delta")
 @json_option
 def inspect_cmd(delta, as_json):
-    """Show what a clone delta holds: target, cloned modules, classes, masks, tensors, metrics, sizes."""
-    from pnc_pack.format.codec import decode, read_bytes
+    """Show what the clone delta DELTA (a file or hf://REPO[@REV]) holds: target, cloned modules, classes, masks,
+    tensors, metrics, sizes."""
+    from pnc_pack.api.specs import delta_bytes
+    from pnc_pack.format.codec import decode
     from pnc_pack.format.summary import render_text, summarize
 
-    d, info = decode(read_bytes(delta))
+    d, info = decode(delta_bytes(delta))
     s = summarize(d, info)
     if as_json:
         emit_json(s)
@@ -28,7 +30,7 @@ def inspect_cmd(delta, as_json):
 
 
 @click.command("verify")
-@click.argument("delta", type=click.Path(exists=True, dir_okay=False))
+@click.argument("delta")
 @click.option("--trusted-key", "trusted", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A trusted public key (NAME.pub from keygen); a valid signature by one of them is required.")
 @click.option("--require-signature", is_flag=True, help="Fail (exit 4) when the delta carries no valid signature.")
@@ -37,13 +39,14 @@ def inspect_cmd(delta, as_json):
                    "ref's repo id or path. Repeatable.")
 @json_option
 def verify_cmd(delta, trusted, require_signature, models, as_json):
-    """Check a clone delta: structure, limits, digest, signatures, pinned references.
+    """Check the clone delta DELTA (a file or hf://REPO[@REV]): structure, limits, digest, signatures, pinned
+    references.
 
     Exit 0 when everything checked holds, 3 when the file is malformed or tampered with, 4 when the signature
     policy fails, 5 when a model reference is malformed or a model folder does not match its pins.
     """
+    from pnc_pack.api.specs import verify
     from pnc_pack.format.signing import load_public_key
-    from pnc_pack.verification import verify
 
     keys = [load_public_key(p) for p in trusted]
     model_map = {}
@@ -83,21 +86,37 @@ def keygen_cmd(name, force, as_json):
 
 
 @click.command("sign")
-@click.argument("delta", type=click.Path(exists=True, dir_okay=False))
+@click.argument("delta")
 @click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Private key file (from keygen).")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Write the signed delta here instead of rewriting DELTA (needed for an hf:// DELTA).")
 @json_option
-def sign_cmd(delta, key_path, as_json):
-    """Add a signature to a clone delta (atomic rewrite; the digest does not change)."""
-    from pnc_pack.format.signing import fingerprint, load_private_key, public_key_bytes, sign_file
+def sign_cmd(delta, key_path, output, as_json):
+    """Add a signature to the clone delta DELTA (a file or hf://REPO[@REV]): an atomic rewrite of the file, or a new
+    file with -o. The digest does not change."""
+    from pnc_pack.api.specs import delta_bytes
+    from pnc_pack.errors import UsageError
+    from pnc_pack.format.container import parse
+    from pnc_pack.format.signing import fingerprint, load_private_key, public_key_bytes, sign_bytes, sign_file
+    from pnc_pack.fsutil import atomic_write
+    from pnc_pack.refs import is_hub_spec
 
     key = load_private_key(key_path)
-    digest = sign_file(delta, key)
+    if output is None:
+        if is_hub_spec(delta):
+            raise UsageError(f"{delta} is on the Hub and cannot be signed in place: give -o FILE, then push FILE")
+        digest, written = sign_file(delta, key), delta
+    else:
+        signed = sign_bytes(delta_bytes(delta), key)
+        atomic_write(output, signed)
+        digest, written = parse(signed).digest.hex(), output
     fp = fingerprint(public_key_bytes(key))
     if as_json:
-        emit_json({"delta": delta, "digest": digest, "fingerprint": fp})
+        emit_json({"delta": delta, "output": written, "digest": digest, "fingerprint": fp})
     else:
-        click.echo(f"signed {delta} (digest sha256:{digest}) with key sha256:{fp[:16]}")
+        click.echo(f"signed {delta} (digest sha256:{digest}) with key sha256:{fp[:16]}"
+                   + (f"; wrote {output}" if output else ""))
 
 
 __all__ = ["inspect_cmd", "verify_cmd", "keygen_cmd", "sign_cmd"]

@@ -1,24 +1,24 @@
-"""The loader: a clone delta + the pretrained models it pins -> a ClonedModel.
+"""Assemble the cloned network from a clone delta and the model folders its pins name.
 
-``apply`` does, in this order, and stops at the first failure with a typed error:
+This room knows folders, not the Hub: :mod:`pnc_pack.api` turns specs (paths, ``hf://`` repos) into a CloneDelta
+and folders, then calls :func:`assemble`, which does, in this order, stopping at the first failure with a typed
+error:
 
-1. read the delta (a path, bytes, a CloneDelta, or ``hf://REPO[@REV]`` pulled through the Hub cache); structure,
-   limits and digest are checked by the codec;
-2. the signature policy (``trusted_keys``, ``require_signature``): an untrusted or missing signature refuses;
-3. locate every referenced model folder (explicit ``target``/``source`` paths, then ``models_dir``, then a local
-   reference's stored path, then the Hub cache at the pinned commit) and check every pinned file's size; the
-   sha256 of each file is checked over exactly the bytes read, before any tensor is parsed from them;
-4. read every pinned file of every model once (in parallel threads), hashing exactly the bytes read, and compare
-   with the pins before anything is parsed; then build each architecture from the registry only, take its tensors
-   from those same bytes (safetensors, zero-copy) and assemble the ClonedModel. Pretrained parameters are frozen
+1. read every pinned file of every model once (in parallel threads), hashing exactly the bytes read, and compare
+   with the pins before anything is parsed (no gap between check and use);
+2. build each architecture from the registry only, take its tensors from those same bytes (safetensors,
+   zero-copy) and assemble the :class:`~pnc_pack.clone.model.ClonedNetwork`. Pretrained parameters are frozen
    and never written.
+
+:func:`find_local` is where a model folder is looked for on disk (explicit path, ``models_dir``, a local
+reference's stored path), its file sizes checked on the way.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from pnc_pack.errors import ModelNotFoundError, UsageError
 from pnc_pack.format.delta import CloneDelta
@@ -27,36 +27,8 @@ from pnc_pack.refs import ModelRef
 PathLike = str | os.PathLike
 
 
-def open_delta(delta) -> CloneDelta:
-    """A CloneDelta from a CloneDelta, bytes, a file path, or an ``hf://REPO[@REV]`` spec (pulled, verified)."""
-    from pnc_pack.format import codec
-
-    if isinstance(delta, CloneDelta):
-        return delta
-    if isinstance(delta, (bytes, bytearray, memoryview)):
-        return codec.loads(bytes(delta))
-    if isinstance(delta, str) and delta.startswith("hf://"):
-        from pnc_pack.hub import pull
-
-        _path, _commit, loaded = pull(delta)
-        return loaded
-    if isinstance(delta, (str, os.PathLike)):
-        return codec.load(delta)
-    raise UsageError(f"expected a clone delta (path, bytes, CloneDelta or hf:// spec), got {type(delta).__name__}")
-
-
-def check_signature_policy(delta: CloneDelta, trusted_keys: Iterable = (), require_signature: bool = False) -> list:
-    """Raise SignatureError unless the delta satisfies the policy; return the trusted signers' fingerprints.
-
-    Every signature present must be valid. With ``trusted_keys``, at least one valid signature must come from one
-    of them; with ``require_signature`` (and no trusted keys), at least one valid signature must be present.
-    """
-    from pnc_pack.format.signing import enforce_policy
-
-    return enforce_policy(delta, trusted_keys=list(trusted_keys), require_signature=require_signature)
-
-
-def _candidates(ref: ModelRef, explicit: PathLike | None, models_dir: PathLike | None) -> list[Path]:
+def candidates(ref: ModelRef, explicit: PathLike | None = None, models_dir: PathLike | None = None) -> list[Path]:
+    """Where ``ref``'s folder may be on disk, in the order they are tried."""
     if explicit is not None:
         return [Path(explicit)]
     out = []
@@ -68,29 +40,25 @@ def _candidates(ref: ModelRef, explicit: PathLike | None, models_dir: PathLike |
     return out
 
 
-def locate_model(ref: ModelRef, explicit: PathLike | str | None = None, models_dir: PathLike | None = None) -> Path:
-    """The folder holding ``ref``'s files, checked against every pin (size, then sha256)."""
-    if isinstance(explicit, str) and explicit.startswith("hf://"):
-        from pnc_pack.hub import resolve_model
-
-        folder, _ = resolve_model(explicit)
-        explicit = folder
+def find_local(ref: ModelRef, explicit: PathLike | None = None, models_dir: PathLike | None = None) -> Path | None:
+    """The first existing candidate folder for ``ref``, its file sizes checked against the pins (the sha256 of the
+    exact bytes follows in :func:`load_models`); None when no candidate exists and the ref is a Hub one that may
+    still be fetched; ModelNotFoundError naming every place tried otherwise."""
     tried = []
-    for folder in _candidates(ref, explicit, models_dir):
+    for folder in candidates(ref, explicit, models_dir):
         if folder.is_dir():
-            ref.check_sizes(folder)  # sizes now; sha256 of the exact bytes before they are parsed (load_models)
+            ref.check_sizes(folder)
             return folder
         tried.append(str(folder))
     if explicit is None and not ref.is_local:
-        from pnc_pack.hub import fetch_model
-
-        return fetch_model(ref)  # downloads at the pinned commit through the Hub cache, checks the pins
+        return None
     where = ", ".join(tried) if tried else "nowhere (no path given)"
     hint = " (pass --target/--source or --models-dir)" if ref.is_local else ""
     raise ModelNotFoundError(f"model {ref.short()} ({ref.arch}) not found; looked in {where}{hint}")
 
 
-def _as_list(source, n: int) -> list:
+def per_module(source, n: int) -> list:
+    """``source`` (None, one folder, or one per module) as a list of ``n`` entries."""
     if source is None:
         return [None] * n
     if isinstance(source, (str, os.PathLike)):
@@ -99,15 +67,6 @@ def _as_list(source, n: int) -> list:
     if len(source) != n:
         raise UsageError(f"the delta has {n} cloned module(s); {len(source)} source path(s) given")
     return source
-
-
-def locate_models(delta: CloneDelta, *, target: PathLike | None = None, source=None,
-                  models_dir: PathLike | None = None) -> tuple[Path, list[Path]]:
-    """Folders for the target and for each module's source, every pin checked before anything is loaded."""
-    target_dir = locate_model(delta.target, target, models_dir)
-    sources = _as_list(source, len(delta.modules))
-    source_dirs = [locate_model(m.source, s, models_dir) for m, s in zip(delta.modules, sources)]
-    return target_dir, source_dirs
 
 
 def load_models(delta: CloneDelta, target_dir: Path, source_dirs: Sequence[Path], device=None):
@@ -128,22 +87,18 @@ def load_models(delta: CloneDelta, target_dir: Path, source_dirs: Sequence[Path]
     return loaded[("target",)], [loaded[k] for k in keys]
 
 
-def apply(delta, *, source=None, target=None, models_dir: PathLike | None = None, trusted_keys: Iterable = (),
-          require_signature: bool = False, device=None):
-    """Rebuild the cloned network a delta describes. Returns a :class:`pnc_pack.clone.model.ClonedModel`.
-
-    ``source`` is a folder (or ``hf://`` spec) for a single-module delta, or a list with one per module.
-    Nothing pretrained is modified; ``cloned.detach()`` returns the target model, bit for bit as loaded.
-    """
+def assemble(delta: CloneDelta, target_dir: PathLike, source_dirs: Sequence[PathLike], *, device=None, cls=None):
+    """The cloned network ``delta`` describes, from the target folder and one source folder per module (each
+    checked against its pins before it is parsed). ``cls``: the ClonedNetwork subclass to make (the API's
+    ClonedNetwork). Nothing pretrained is modified; ``detach()`` returns the target, bit for bit as loaded."""
     from pnc_pack.clone.evaluate import output_labels
-    from pnc_pack.clone.model import ClonedModel
+    from pnc_pack.clone.model import ClonedNetwork
 
-    d = open_delta(delta)
-    check_signature_policy(d, trusted_keys, require_signature)
-    target_dir, source_dirs = locate_models(d, target=target, source=source, models_dir=models_dir)
-    (target_model, target_cfg), sources = load_models(d, target_dir, source_dirs, device=device)
-    cloned = ClonedModel.from_delta(d, target_model, [s for s, _ in sources])
-    cloned.output_labels = output_labels(d, target_cfg, [c for _, c in sources])
+    source_dirs = per_module(source_dirs, len(delta.modules))
+    (target_model, target_cfg), sources = load_models(delta, Path(target_dir), [Path(s) for s in source_dirs],
+                                                      device=device)
+    cloned = (cls or ClonedNetwork).from_delta(delta, target_model, [s for s, _ in sources])
+    cloned.output_labels = output_labels(delta, target_cfg, [c for _, c in sources])
     if device is not None:
         cloned.to(device)
     return cloned.eval()

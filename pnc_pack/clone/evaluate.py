@@ -9,7 +9,7 @@ target's classes are functionality "target" (its accuracy is Ori, Table 3's Acc-
 functionality "module i" (Acc-(i+2)). ``routing[a][b]`` is the share of the test images of functionality ``a``
 predicted as one of functionality ``b``'s classes: the diagonal bounds each accuracy, and the off-diagonal says
 where images go wrong, e.g. a module's images taken by another module (modules are trained against the target,
-never against each other: pnc_pack.build.multi).
+never against each other: pnc_pack.builder.multi).
 """
 
 from __future__ import annotations

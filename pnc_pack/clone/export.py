@@ -84,8 +84,8 @@ def export_cloned(cloned, out: str | os.PathLike) -> int:
 
 
 def load_cloned(path: str | os.PathLike, device=None):
-    """Load an exported clone (a folder, or its model.safetensors) into a ClonedModel; no references needed."""
-    from pnc_pack.clone.model import ClonedModel
+    """Load an exported clone (a folder, or its model.safetensors) into a ClonedNetwork; no references needed."""
+    from pnc_pack.clone.model import ClonedNetwork
     from pnc_pack.format import codec
     from pnc_pack.zoo.pretrained import empty_model, load_state, read_file
     from pnc_pack.zoo.tensorfile import parse
@@ -126,7 +126,7 @@ def load_cloned(path: str | os.PathLike, device=None):
     for model in [target, *sources]:
         model.eval()
         model.requires_grad_(False)
-    cloned = ClonedModel.from_delta(delta, target, sources)
+    cloned = ClonedNetwork.from_delta(delta, target, sources)
     cloned.output_labels = labels
     if device is not None:
         cloned.to(device)

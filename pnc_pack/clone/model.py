@@ -1,4 +1,4 @@
-"""ClonedModel: the network a clone delta describes, rebuilt from the frozen target and source(s).
+"""ClonedNetwork: the network a clone delta describes, rebuilt from the frozen target and source(s).
 
     x ──> target blocks [0:R] ──> target blocks [R:L_t] ──> target head ───────────────> logits of T_t (unchanged)
                   │                                    └─ f_t ─┐
@@ -26,7 +26,7 @@ def new_head(in_features: int, k: int) -> nn.Linear:
     return nn.Linear(in_features, k)
 
 
-class ClonedModel(nn.Module):
+class ClonedNetwork(nn.Module):
     def __init__(self, delta: CloneDelta, target: nn.Module, sources: list[nn.Module]):
         super().__init__()
         if len(sources) != len(delta.modules):
@@ -71,7 +71,7 @@ class ClonedModel(nn.Module):
         self.output_labels: list[int] | None = None  # dataset label of each output, when known (set by the loader)
 
     @classmethod
-    def from_delta(cls, delta: CloneDelta, target: nn.Module, sources: list[nn.Module]) -> "ClonedModel":
+    def from_delta(cls, delta: CloneDelta, target: nn.Module, sources: list[nn.Module]) -> "ClonedNetwork":
         return cls(delta, target, sources).eval()
 
     @property

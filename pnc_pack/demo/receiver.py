@@ -14,7 +14,8 @@ from pathlib import Path
 
 
 def receive(delta: str, *, trusted_key: str | None, models_dir: str | None, data: str, workdir: str) -> dict:
-    from pnc_pack.clone.apply import apply, open_delta
+    from pnc_pack.api.model import apply
+    from pnc_pack.api.specs import locate_model, open_delta
     from pnc_pack.clone.convert import state_digest
     from pnc_pack.clone.evaluate import evaluate_delta_model
     from pnc_pack.clone.export import export_cloned
@@ -40,8 +41,6 @@ def receive(delta: str, *, trusted_key: str | None, models_dir: str | None, data
     exp = Path(workdir) / "offline"
     out["export"] = {"bytes": export_cloned(cloned, exp)}
     # Detach: the target must come back exactly as the pinned file holds it.
-    from pnc_pack.clone.apply import locate_model
-
     reference, _ = load_pretrained(locate_model(d.target, None, models_dir), d.target)
     restored = cloned.detach()
     out["detach"] = {"restored": state_digest(restored), "pinned": state_digest(reference)}

@@ -79,7 +79,7 @@ def _receiver(args: dict, env: dict) -> dict:
 
 def run_demo(cfg: DemoConfig, progress=None) -> dict:
     """Run the whole demo; returns the result dict (also written to WORKDIR/demo.json)."""
-    from pnc_pack.build import build_clone
+    from pnc_pack.api.build import build_clone
     from pnc_pack.data import load_dataset
     from pnc_pack.format import codec
     from pnc_pack.format.signing import keygen, load_private_key, sign_file
@@ -119,7 +119,7 @@ def run_demo(cfg: DemoConfig, progress=None) -> dict:
         out = work / f"clone-{name.lower()}.pncd"
         kw = dict(cfg.build) if cfg.data_fraction is None else {**cfg.build, "data_fraction": cfg.data_fraction}
         with clock(f"build clone {name}"):
-            delta = build_clone(source_spec, target_spec, dataset, list(classes), seed=cfg.seed,
+            delta = build_clone(target_spec, source_spec, dataset, list(classes), seed=cfg.seed,
                                 eval_data=dataset, progress=progress, **kw)
             codec.save(delta, out)
         with clock(f"sign clone {name}"):

@@ -169,9 +169,9 @@ def delta_card(delta, *, repo_id: str, branch: str, file_name: str, file_sha256:
         "the one in this repository's history): `pnc-pack apply hf://" + repo_id + "@<commit>`. Every model the "
         "delta uses is already pinned to an exact commit and checked by sha256 before it is loaded.\n")
     lines.append("In Python:\n")
-    lines.append("```python\nimport pnc_pack.hub as hub\n"
-                 f"path, commit, delta = hub.pull(\"{repo_id}@{branch}\")\n"
-                 "folders = [hub.fetch_model(ref) for ref in delta.refs]  # pinned, hash-checked\n```\n")
+    lines.append("```python\nimport pnc_pack\n"
+                 f"cloned = pnc_pack.ClonedModel.from_pretrained(\"hf://{repo_id}@{branch}\")  # an nn.Module\n"
+                 "target = cloned.detach()  # the target, bit for bit\n```\n")
     return "\n".join(lines)
 
 

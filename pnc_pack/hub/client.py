@@ -43,7 +43,6 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pnc_pack.errors import (
     HubAuthError,
@@ -129,10 +128,6 @@ def parse_spec(spec: str, *, default_revision: str | None = DEFAULT_BRANCH) -> t
     return repo_id, default_revision
 
 
-def is_hub_spec(spec: Any) -> bool:
-    return isinstance(spec, str) and spec.startswith("hf://")
-
-
 def is_commit(revision: str | None) -> bool:
     return revision is not None and bool(COMMIT_RE.match(revision))
 
@@ -144,7 +139,7 @@ def api(s: HubSettings, what: str = "this operation"):
         raise HubOfflineError(f"{what} needs the Hub, and offline mode is on (HF_HUB_OFFLINE=1)")
     from huggingface_hub import HfApi
 
-    from pnc_pack import __version__
+    from pnc_pack.version import __version__
 
     return HfApi(endpoint=s.endpoint, token=s.token_arg, library_name=LIBRARY_NAME, library_version=__version__)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -27,6 +28,16 @@ from pnc_pack.hub.upload import commit_files
 from pnc_pack.refs import check_repo_id
 
 DELTA_FILENAME = "clone.pncd"
+
+
+@dataclass(frozen=True)
+class PulledDelta:
+    """What :func:`pull` returns: the file (in the Hub cache, or ``output``), the 40-hex commit it came from, and
+    the loaded, verified CloneDelta."""
+
+    path: Path
+    commit: str
+    delta: CloneDelta
 
 
 def _publish_hint(delta: CloneDelta) -> str:
@@ -69,23 +80,31 @@ def push(delta_or_path: CloneDelta | str | os.PathLike, repo_id: str, *, branch:
                         branch=branch, private=private, parent_commit=parent_commit)
 
 
-def pull(spec: str, *, output: str | os.PathLike | None = None, trusted_keys: Iterable[bytes] = (),
-         require_signature: bool = False) -> tuple[Path, str, CloneDelta]:
-    """Download ``[hf://]REPO_ID[@REVISION]``'s clone.pncd through the Hub cache, load and verify it.
-
-    The file is read once and checked by :func:`pnc_pack.verification.verify` (structure, limits, digest, signatures;
-    with ``trusted_keys`` / ``require_signature`` the signature policy too); any failure raises its typed error
-    and nothing is written. Returns (path, commit, delta): the file (``output`` when given, written atomically; a
-    folder gets ``clone.pncd`` inside), the 40-hex commit it came from, and the loaded CloneDelta.
-    """
-    from pnc_pack.format.codec import read_bytes
-    from pnc_pack.verification import verify
-
+def download_delta(spec: str) -> tuple[Path, str]:
+    """``[hf://]REPO_ID[@REVISION]``'s clone.pncd in the Hub cache, *unchecked*, and the 40-hex commit it is at
+    (for ``pnc-pack verify`` and ``inspect``, which report on whatever the file holds; everyone else: :func:`pull`)."""
     repo_id, revision = parse_spec(spec)
     s = settings()
     commit = pin_revision(s, repo_id, revision, probes=(DELTA_FILENAME,))
     path = download(s, repo_id, DELTA_FILENAME, commit)
     record_ref(s, repo_id, revision, commit)
+    return path, commit
+
+
+def pull(spec: str, *, output: str | os.PathLike | None = None, trusted_keys: Iterable[bytes] = (),
+         require_signature: bool = False) -> PulledDelta:
+    """Download ``[hf://]REPO_ID[@REVISION]``'s clone.pncd through the Hub cache, load and verify it.
+
+    The file is read once and checked by :func:`pnc_pack.verification.verify` (structure, limits, digest, signatures;
+    with ``trusted_keys`` / ``require_signature`` the signature policy too); any failure raises its typed error
+    and nothing is written. Returns a :class:`PulledDelta`: the file (``output`` when given, written atomically; a
+    folder gets ``clone.pncd`` inside), the 40-hex commit it came from, and the loaded CloneDelta.
+    """
+    from pnc_pack.format.codec import read_bytes
+    from pnc_pack.verification import verify
+
+    path, commit = download_delta(spec)
+    repo_id = parse_spec(spec)[0]
     data = read_bytes(path)
     report = verify(data, trusted_keys=trusted_keys, require_signature=require_signature)
     if not report.ok:
@@ -100,10 +119,4 @@ def pull(spec: str, *, output: str | os.PathLike | None = None, trusted_keys: It
             out = out / DELTA_FILENAME
         atomic_write(out, data)
         path = out
-    return path, commit, delta
-
-
-def delta_from_pretrained(spec: str, *, trusted_keys: Iterable[bytes] = (),
-                          require_signature: bool = False) -> CloneDelta:
-    """``CloneDelta.from_pretrained(spec)``: the delta of a Hub repo (pulled through the cache, verified)."""
-    return pull(spec, trusted_keys=trusted_keys, require_signature=require_signature)[2]
+    return PulledDelta(path, commit, delta)

@@ -23,14 +23,13 @@ from pnc_pack.hub.client import (
     commit_of,
     download,
     is_commit,
-    is_hub_spec,
     parse_spec,
     record_ref,
     resolve_commit,
     settings,
 )
 from pnc_pack.hub.upload import commit_files
-from pnc_pack.refs import ModelRef, check_repo_id, sha256_file
+from pnc_pack.refs import ModelRef, ResolvedModel, check_repo_id, is_hub_spec, sha256_file
 
 MODEL_FILES = ("config.json", "model.safetensors")
 
@@ -85,8 +84,8 @@ def pin_revision(s: HubSettings, repo_id: str, revision: str | None,
     return resolve_commit(s, repo_id, revision)
 
 
-def resolve_model(spec: str | os.PathLike) -> tuple[Path, ModelRef]:
-    """A model spec -> (folder to load from, pinned ModelRef).
+def resolve_model(spec: str | os.PathLike) -> ResolvedModel:
+    """A model spec -> :class:`~pnc_pack.refs.ResolvedModel` (folder to load from, pinned ModelRef, the spec).
 
     ``spec`` is a local model folder (-> a local reference) or ``hf://REPO_ID[@REVISION]`` (-> a Hub reference:
     the branch or tag is resolved to its commit first, then both files are downloaded at that commit, so a branch
@@ -102,12 +101,12 @@ def resolve_model(spec: str | os.PathLike) -> tuple[Path, ModelRef]:
         cfg = read_model_config(folder)
         ref = ModelRef.from_folder(folder, cfg["arch"], cfg["arch_args"], files=MODEL_FILES, repo_id=repo_id,
                                    commit=commit)
-        return folder, ref
+        return ResolvedModel(folder, ref, str(spec))
     folder = Path(spec)
     if not folder.is_dir():
         raise ModelNotFoundError(f"model folder {folder} not found (a Hub model is written hf://NAMESPACE/NAME)")
     cfg = read_model_config(folder)
-    return folder, ModelRef.from_folder(folder, cfg["arch"], cfg["arch_args"], files=MODEL_FILES)
+    return ResolvedModel(folder, ModelRef.from_folder(folder, cfg["arch"], cfg["arch_args"], files=MODEL_FILES), str(spec))
 
 
 # -- fetch: pinned ref -> checked folder ---------------------------------------------------------------------------

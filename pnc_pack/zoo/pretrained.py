@@ -238,5 +238,7 @@ def local_ref(folder: str | os.PathLike) -> ModelRef:
 
     The path is stored as given (not resolved), so a delta built with a relative path stays location-independent.
     """
+    if not Path(folder).is_dir():
+        raise ModelNotFoundError(f"model folder {folder} not found (a Hub model is written hf://NAMESPACE/NAME)")
     config = read_config(folder)
     return ModelRef.from_folder(folder, config.arch, config.arch_args)

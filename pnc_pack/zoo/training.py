@@ -34,8 +34,8 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-import pnc_pack
 from pnc_pack.errors import BuildError, DataError, UsageError
+from pnc_pack.version import __version__
 from pnc_pack.zoo.base import ZooModel
 from pnc_pack.zoo.config import ModelConfig
 from pnc_pack.zoo.registry import build_model, check_arch_args, get_arch
@@ -187,7 +187,7 @@ def train_model(arch: str, arch_args: Mapping[str, Any] | None, dataset, classes
             "data_fraction": float(data_fraction), "optimizer": "adam", "train_samples": n,
             "test_samples": len(yt), "train_loss": history,
             **({"test_accuracy": round(acc, 6)} if acc == acc else {}),
-            "versions": {"pnc_pack": pnc_pack.__version__, "torch": torch.__version__.split("+")[0]},
+            "versions": {"pnc_pack": __version__, "torch": torch.__version__.split("+")[0]},
         },
     )
     return model, config

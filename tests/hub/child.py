@@ -46,7 +46,8 @@ def main(argv):
         from pnc_pack.refs import ModelRef, sha256_file
 
         if mode == "fetch":
-            path, commit, delta = hub.pull(args[0])
+            pulled = hub.pull(args[0])
+            path, commit, delta = pulled.path, pulled.commit, pulled.delta
             folders = hub.fetch_models(delta.refs)
             out = {"commit": commit, "delta_sha256": sha256_file(path).sha256, "path": str(path),
                    "models": [{"uri": r.uri(), "folder": str(f), "files": _files(f)}
@@ -56,7 +57,8 @@ def main(argv):
             folder = hub.fetch_model(ref)
             out = {"folder": str(folder), "files": _files(folder)}
         elif mode == "resolve":
-            folder, ref = hub.resolve_model(args[0])
+            _r = hub.resolve_model(args[0])
+            folder, ref = _r.folder, _r.ref
             out = {"folder": str(folder), "ref": ref.to_dict()}
         else:
             print(f"child: unknown mode {mode}", file=sys.stderr)

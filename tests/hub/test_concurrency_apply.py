@@ -18,8 +18,7 @@ import subprocess
 import pnc_pack.hub as hub_api
 from pnc_pack.format import codec
 from pnc_pack.format.signing import private_key_from_seed, public_key_pem, sign
-
-from pnc_hub_helpers import child_cmd
+from tests.hub.hub_helpers import child_cmd
 
 N = 8
 
@@ -34,7 +33,7 @@ def _run_all(cmds, env, timeout=300):
 
 
 def test_eight_processes_apply_through_one_cache(hf_env, tmp_path):
-    from pnc_pack.build import build_clone
+    from pnc_pack.api.build import build_clone
     from pnc_pack.data import load_dataset
     from pnc_pack.zoo.pretrained import save_pretrained
     from pnc_pack.zoo.training import train_model
@@ -43,7 +42,7 @@ def test_eight_processes_apply_through_one_cache(hf_env, tmp_path):
     for name, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
         model, config = train_model("lenet5", None, digits, classes, epochs=1, seed=0)
         hub_api.publish_model(save_pretrained(model, config, tmp_path / "zoo" / name), f"org/{name}")
-    delta = build_clone("hf://org/source", "hf://org/target", digits, [5], seed=0, steps=10, retune_steps=2,
+    delta = build_clone("hf://org/target", "hf://org/source", digits, [5], seed=0, steps=10, retune_steps=2,
                         masks_per_anchor=4, data_fraction=0.3, pool_size=500)
     key = private_key_from_seed(b"k" * 32)
     delta = sign(delta, key)

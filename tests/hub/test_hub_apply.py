@@ -3,14 +3,12 @@ hf:// references, push it, and apply it on another machine (empty cache, no toke
 
 from __future__ import annotations
 
-import json
-
 import pnc_pack.hub as hub_api
 from pnc_pack.format import codec
 
 
 def test_build_push_pull_apply_through_the_hub(hf_env, run_child, tmp_path, monkeypatch):
-    from pnc_pack.build import build_clone
+    from pnc_pack.api.build import build_clone
     from pnc_pack.data import load_dataset
     from pnc_pack.zoo.pretrained import save_pretrained
     from pnc_pack.zoo.training import train_model
@@ -21,7 +19,7 @@ def test_build_push_pull_apply_through_the_hub(hf_env, run_child, tmp_path, monk
         folder = save_pretrained(model, config, tmp_path / "zoo" / name)
         hub_api.publish_model(folder, f"org/lenet5-{name}")
     # a branch name is resolved to its commit at build time; the delta stores the commit and the file hashes
-    delta = build_clone("hf://org/lenet5-source@main", "hf://org/lenet5-target", digits, [5], seed=0,
+    delta = build_clone("hf://org/lenet5-target", "hf://org/lenet5-source@main", digits, [5], seed=0,
                         steps=20, retune_steps=5, masks_per_anchor=10, data_fraction=0.5, pool_size=2000)
     assert delta.target.commit == hf_env.hub.head("org/lenet5-target") and not delta.has_local_refs
     commit = hub_api.push(delta, "org/clone-5")

@@ -18,15 +18,14 @@ import yaml
 import pnc_pack.hub as hub_api
 from pnc_pack.errors import FormatError, HubNotFoundError, ReferenceError, SignatureError
 from pnc_pack.format import codec
-
-from pnc_hub_helpers import WRITE_TOKEN, child_cmd, make_delta
+from tests.hub.hub_helpers import WRITE_TOKEN, child_cmd, make_delta
 
 
 def _publish_pair(make_model):
     hub_api.publish_model(make_model("target"), "org/target")
     hub_api.publish_model(make_model("source", names=("5", "6", "7", "8", "9"), seed=1), "org/source")
-    _, tref = hub_api.resolve_model("hf://org/target")  # a branch: pinned to its commit now
-    _, sref = hub_api.resolve_model("hf://org/source@main")
+    tref = hub_api.resolve_model("hf://org/target").ref  # a branch: pinned to its commit now
+    sref = hub_api.resolve_model("hf://org/source@main").ref
     return tref, sref
 
 
@@ -112,13 +111,13 @@ def test_concurrent_pushes_to_one_branch(hf_env, make_model):
     # other branches are independent; a new branch is created from main
     dev = hub_api.push(make_delta(tref, [sref], seed=5), "org/clone", branch="dev")
     assert hub.head("org/clone", "dev") == dev and hub.head("org/clone") == won[0]
-    assert hub_api.pull("org/clone@dev")[1] == dev
+    assert hub_api.pull("org/clone@dev").commit == dev
 
 
 def test_push_refuses_local_refs(hf_env, make_model):
-    _, local = hub_api.resolve_model(str(make_model("target")))
+    local = hub_api.resolve_model(str(make_model("target"))).ref
     hub_api.publish_model(make_model("source"), "org/source")
-    _, sref = hub_api.resolve_model("hf://org/source")
+    sref = hub_api.resolve_model("hf://org/source").ref
     with pytest.raises(ReferenceError, match="zoo push") as exc:
         hub_api.push(make_delta(local, [sref]), "org/clone")
     assert str(local.path) in str(exc.value) and "org/clone" not in hf_env.hub.repos
@@ -131,7 +130,7 @@ def test_pull_refuses_damaged_or_unsigned_delta(hf_env, make_model, tmp_path):
     key = generate_keypair()
     signed = sign(make_delta(tref, [sref]), key)
     commit = hub_api.push(signed, "org/clone")
-    assert hub_api.pull("org/clone", trusted_keys=[public_key_bytes(key)])[1] == commit
+    assert hub_api.pull("org/clone", trusted_keys=[public_key_bytes(key)]).commit == commit
     hub_api.push(make_delta(tref, [sref], seed=3), "org/unsigned")
     with pytest.raises(SignatureError):
         hub_api.pull("org/unsigned", require_signature=True)
@@ -171,8 +170,8 @@ def test_cli_push_pull_zoo_and_exit_codes(hf_env, make_model, run_child, tmp_pat
     tcommit = json.loads(pushed.stdout)["commit"]
     plain = run_child("cli", "zoo", "push", str(make_model("source", seed=2)), "org/source", "-m", "src", env=env)
     assert plain.returncode == 0 and len(plain.stdout.strip()) == 40, plain
-    _, tref = hub_api.resolve_model(f"hf://org/target@{tcommit}")
-    _, sref = hub_api.resolve_model("hf://org/source")
+    tref = hub_api.resolve_model(f"hf://org/target@{tcommit}").ref
+    sref = hub_api.resolve_model("hf://org/source").ref
     delta_file = tmp_path / "clone.pncd"
     codec.save(make_delta(tref, [sref]), delta_file)
 
@@ -194,7 +193,7 @@ def test_cli_push_pull_zoo_and_exit_codes(hf_env, make_model, run_child, tmp_pat
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
     res = run_child("cli", "pull", "org/clone", env=hf_env.machine("x", endpoint=dead))
     assert res.returncode == 13 and "HubConnectionError" in res.stderr, res
-    _, local = hub_api.resolve_model(str(make_model("local")))
+    local = hub_api.resolve_model(str(make_model("local"))).ref
     local_file = tmp_path / "local.pncd"
     codec.save(make_delta(local, [sref]), local_file)
     res = run_child("cli", "push", str(local_file), "org/clone2", env=env)

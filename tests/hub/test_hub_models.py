@@ -24,8 +24,7 @@ from pnc_pack.errors import (
     ReferenceError,
 )
 from pnc_pack.refs import FileDigest, ModelRef, sha256_file
-
-from pnc_hub_helpers import READ_TOKEN
+from tests.hub.hub_helpers import READ_TOKEN
 
 
 def _closed_port() -> int:
@@ -51,7 +50,8 @@ def test_publish_then_resolve_pins_commit_and_hashes(hf_env, make_model, tmp_pat
     assert meta["library_name"] == "pnc-pack" and "lenet5" in meta["tags"] and "pnc-pack" in meta["tags"]
     assert sha256_file(folder / "model.safetensors").sha256 in files["README.md"].decode()
 
-    got_folder, ref = hub_api.resolve_model("hf://org/target")  # no revision: main, resolved to its commit
+    _r = hub_api.resolve_model("hf://org/target")  # no revision: main, resolved to its commit
+    got_folder, ref = _r.folder, _r.ref
     assert ref.repo_id == "org/target" and ref.commit == c1 and not ref.is_local
     assert ref.arch == "lenet5" and ref.arch_args["num_classes"] == 5
     for name in ("config.json", "model.safetensors"):
@@ -62,9 +62,9 @@ def test_publish_then_resolve_pins_commit_and_hashes(hf_env, make_model, tmp_pat
     c2 = hub_api.publish_model(make_model("target-v2", seed=1), "org/target")
     hub.create_tag("org/target", "v1", c1)
     assert c2 != c1
-    assert hub_api.resolve_model("hf://org/target@main")[1].commit == c2
-    assert hub_api.resolve_model(f"hf://org/target@{c1[:8]}")[1].commit == c1
-    assert hub_api.resolve_model("hf://org/target@v1")[1] == ref
+    assert hub_api.resolve_model("hf://org/target@main").ref.commit == c2
+    assert hub_api.resolve_model(f"hf://org/target@{c1[:8]}").ref.commit == c1
+    assert hub_api.resolve_model("hf://org/target@v1").ref == ref
     fetched = hub_api.fetch_model(ref)
     assert (fetched / "model.safetensors").read_bytes() == (folder / "model.safetensors").read_bytes()
 
@@ -74,7 +74,7 @@ def test_publish_to_branch_and_private(hf_env, make_model, monkeypatch):
     c = hub_api.publish_model(make_model("m"), "org/priv", private=True, branch="dev")
     repo = hub.repos["org/priv"]
     assert repo.private and repo.branches["dev"] == c and repo.branches["main"] != c
-    assert hub_api.resolve_model("hf://org/priv@dev")[1].commit == c  # with the token: fine
+    assert hub_api.resolve_model("hf://org/priv@dev").ref.commit == c  # with the token: fine
     monkeypatch.delenv("HF_TOKEN")
     with pytest.raises(HubNotFoundError, match="HF_TOKEN"):  # anonymous: 401 RepoNotFound, like the Hub
         hub_api.resolve_model("hf://org/priv@dev")
@@ -86,7 +86,8 @@ def test_publish_to_branch_and_private(hf_env, make_model, monkeypatch):
 
 def test_local_refs_resolve_and_fetch(make_model, tmp_path):
     folder = make_model("local")
-    got, ref = hub_api.resolve_model(str(folder))
+    _r = hub_api.resolve_model(str(folder))
+    got, ref = _r.folder, _r.ref
     assert got == folder and ref.is_local and ref.path == str(folder)
     assert hub_api.fetch_model(ref) == folder
     moved = tmp_path / "elsewhere"
@@ -111,7 +112,7 @@ def test_not_found_kinds(hf_env, make_model, monkeypatch):
         hub_api.resolve_model("hf://org/t@nope")
     with pytest.raises(HubNotFoundError, match="'0123456789'"):
         hub_api.resolve_model("hf://org/t@0123456789")
-    _, ref = hub_api.resolve_model(f"hf://org/t@{c}")
+    ref = hub_api.resolve_model(f"hf://org/t@{c}").ref
     missing = ModelRef(ref.arch, ref.arch_args, {**ref.files, "extra.bin": FileDigest("0" * 64, 1)},
                        repo_id=ref.repo_id, commit=ref.commit)
     with pytest.raises(HubNotFoundError, match="extra.bin"):
@@ -128,7 +129,7 @@ def test_not_found_kinds(hf_env, make_model, monkeypatch):
 
 def test_connection_refused(hf_env, make_model, monkeypatch):
     c = hub_api.publish_model(make_model("t"), "org/t")
-    _, ref = hub_api.resolve_model(f"hf://org/t@{c}")
+    ref = hub_api.resolve_model(f"hf://org/t@{c}").ref
     monkeypatch.setenv("HF_HOME", str(hf_env.tmp / "cold"))
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")  # nothing listens there
     with pytest.raises(HubConnectionError, match="127.0.0.1") as exc:
@@ -156,7 +157,7 @@ def test_write_needs_a_write_token(hf_env, make_model, monkeypatch):
 def test_served_bytes_not_the_pinned_ones(hf_env, make_model, monkeypatch):
     hub = hf_env.hub
     c = hub_api.publish_model(make_model("t"), "org/t")
-    _, ref = hub_api.resolve_model(f"hf://org/t@{c}")
+    ref = hub_api.resolve_model(f"hf://org/t@{c}").ref
     hub.override_file("org/t", "model.safetensors", b"\0" * ref.files["model.safetensors"].size)
     monkeypatch.setenv("HF_HOME", str(hf_env.tmp / "fresh"))
     with pytest.raises(ModelMismatchError, match="model.safetensors") as exc:
@@ -166,7 +167,7 @@ def test_served_bytes_not_the_pinned_ones(hf_env, make_model, monkeypatch):
 
 def test_damaged_cache_entry_is_downloaded_again(hf_env, make_model):
     c = hub_api.publish_model(make_model("t"), "org/t")
-    _, ref = hub_api.resolve_model(f"hf://org/t@{c}")
+    ref = hub_api.resolve_model(f"hf://org/t@{c}").ref
     folder = hub_api.fetch_model(ref)
     blob = (folder / "model.safetensors").resolve()
     good = blob.read_bytes()
@@ -178,7 +179,7 @@ def test_damaged_cache_entry_is_downloaded_again(hf_env, make_model):
 
 def test_offline_warm_and_cold_cache(hf_env, make_model, run_child):
     c = hub_api.publish_model(make_model("t"), "org/t")
-    _, ref = hub_api.resolve_model(f"hf://org/t@{c}")
+    ref = hub_api.resolve_model(f"hf://org/t@{c}").ref
     ref_json = json.dumps(ref.to_dict())
     online = run_child("fetchref", ref_json, env=hf_env.machine("b"))
     assert online.returncode == 0, online
@@ -203,7 +204,7 @@ def test_offline_warm_and_cold_cache(hf_env, make_model, run_child):
 
 def test_offline_in_process(hf_env, make_model, monkeypatch):
     c = hub_api.publish_model(make_model("t"), "org/t")
-    _, ref = hub_api.resolve_model(f"hf://org/t@{c}")
+    ref = hub_api.resolve_model(f"hf://org/t@{c}").ref
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # read at call time, not at import
     assert hub_api.fetch_model(ref).name == c
     with pytest.raises(HubOfflineError):

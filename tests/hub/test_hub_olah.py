@@ -14,8 +14,7 @@ import pnc_pack.hub as hub_api
 from pnc_pack.errors import HubNotFoundError
 from pnc_pack.format import codec
 from pnc_pack.hub.card import delta_card
-
-from pnc_hub_helpers import make_delta
+from tests.hub.hub_helpers import make_delta
 
 
 def _files(folder):
@@ -36,11 +35,11 @@ def test_pull_and_fetch_through_olah(olah_env, make_model, run_child, tmp_path):
     olah.tag("olah-org/target", "v1")
     sc = olah.commit("olah-org/source", _files(source), "source")
 
-    _, tref = hub_api.resolve_model("hf://olah-org/target")  # main -> its commit
+    tref = hub_api.resolve_model("hf://olah-org/target").ref  # main -> its commit
     assert tref.commit == tc
-    assert hub_api.resolve_model("hf://olah-org/target@v1")[1] == tref
-    assert hub_api.resolve_model(f"hf://olah-org/target@{tc[:7]}")[1] == tref
-    _, sref = hub_api.resolve_model("hf://olah-org/source@main")
+    assert hub_api.resolve_model("hf://olah-org/target@v1").ref == tref
+    assert hub_api.resolve_model(f"hf://olah-org/target@{tc[:7]}").ref == tref
+    sref = hub_api.resolve_model("hf://olah-org/source@main").ref
     assert sref.commit == sc
 
     delta = make_delta(tref, [sref])
@@ -63,7 +62,8 @@ def test_pull_and_fetch_through_olah(olah_env, make_model, run_child, tmp_path):
     assert offline.returncode == 0 and offline.json() == out, offline
 
     # in-process too: pull, then fetch every pinned model (hash-checked) = what apply needs before loading
-    path, commit, pulled = hub_api.pull(f"olah-org/clone@{dc}")
+    got = hub_api.pull(f"olah-org/clone@{dc}")
+    path, commit, pulled = got.path, got.commit, got.delta
     assert commit == dc and pulled == delta and path.read_bytes() == data
     folders = hub_api.fetch_models(pulled.refs)
     assert [f.name for f in folders] == [tref.commit, sref.commit]
@@ -100,18 +100,18 @@ def _real_lenet(folder, names, seed):
 
 
 def test_loader_gets_its_models_through_olah(olah_env, tmp_path, monkeypatch):
-    """The loader (pnc_pack.clone.apply) up to building the cloned network: delta from hf://, models fetched at
+    """The loader (pnc_pack.api.specs) up to building the cloned network: delta from hf://, models fetched at
     the pinned commits and hash-checked, real LeNet-5 weights loaded through the registry and pin-checked."""
     import torch
 
-    apply_mod = pytest.importorskip("pnc_pack.clone.apply")
+    from pnc_pack.api import specs as apply_mod
     olah = olah_env
     tdir, tmodel = _real_lenet(tmp_path / "t", [str(i) for i in range(5)], 0)
     sdir, smodel = _real_lenet(tmp_path / "s", [str(i) for i in range(5, 10)], 1)
     olah.commit("olah-org/real-target", _files(tdir))
     olah.commit("olah-org/real-source", _files(sdir))
-    _, tref = hub_api.resolve_model("hf://olah-org/real-target")
-    _, sref = hub_api.resolve_model("hf://olah-org/real-source")
+    tref = hub_api.resolve_model("hf://olah-org/real-target").ref
+    sref = hub_api.resolve_model("hf://olah-org/real-source").ref
     delta = make_delta(tref, [sref])
     dc = olah.commit("olah-org/real-clone", {"clone.pncd": codec.dumps(delta)})
     monkeypatch.setenv("HF_HOME", str(tmp_path / "receiver"))  # a receiver with an empty cache

@@ -12,7 +12,7 @@ TINY = dict(steps=10, retune_steps=2, masks_per_anchor=4, pool_size=500, data_fr
 
 
 def test_two_sources_push_pull_eval_remove(hf_env, run_child, tmp_path):
-    from pnc_pack.build.multi import build_multi
+    from pnc_pack.api.build import build_multi
     from pnc_pack.data import load_dataset
     from pnc_pack.zoo.pretrained import save_pretrained
     from pnc_pack.zoo.training import train_model

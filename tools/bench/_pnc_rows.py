@@ -1,7 +1,6 @@
-"""The three PNC rows of the paper's table, through the builder (``pnc_pack.build``): full, w/o Local, w/o Insert.
+"""The three PNC rows of the paper's table, through the builder (``pnc_pack.builder``): full, w/o Local, w/o Insert.
 
 Private to :mod:`tools.bench.paper` (the leading underscore keeps it off ``python -m tools.bench``'s list).
-While the builder is missing, every PNC row is reported as not run, with the reason.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ from __future__ import annotations
 import time
 
 DEFINITIONS = {
-    "pnc": "PNC (full): pnc_pack.build.build_clone with its default BuildConfig (pnc_pack/build/config.py): LIME "
+    "pnc": "PNC (full): pnc_pack.builder.build_clone with its default BuildConfig (pnc_pack/builder/config.py): LIME "
            "local model set G of the source on D_t, learned filter masks with L_loc (+ L1 sparsity), insertion "
            "search over R = L-1..0 with fresh adapter / classifier / mask per position and R* = lowest held-out "
            "loss, binarised masks and a short re-tune; the builder's additions to the paper's losses: "
@@ -27,22 +26,9 @@ def definitions() -> dict:
     return dict(DEFINITIONS)
 
 
-def builder_available() -> str | None:
-    """None when ``pnc_pack.build`` exposes a build function, else the reason it cannot be used."""
-    try:
-        import pnc_pack.build as build
-    except Exception as exc:  # noqa: BLE001 - reported as the reason the rows were not run
-        return f"pnc_pack.build failed to import: {exc}"
-    if not hasattr(build, "build_clone"):
-        return "pnc_pack.build exposes no build_clone yet"
-    return None
-
-
-def config_dict(fraction, steps=None, settings=None) -> dict | None:
-    """The builder's configuration of the full PNC row (None without a builder)."""
-    if builder_available() is not None:
-        return None
-    from pnc_pack.build import BuildConfig
+def config_dict(fraction, steps=None, settings=None) -> dict:
+    """The builder's configuration of the full PNC row."""
+    from pnc_pack.builder import BuildConfig
 
     return BuildConfig(data_fraction=fraction, **_overrides({}, steps, settings)).to_dict()
 
@@ -61,26 +47,18 @@ def run(task, target_dir, source_dir, dataset, fraction, ori_set, tar_set, *, va
         log=print, settings=None) -> tuple[dict, dict]:
     """({variant: score dict}, {variant: {R: held-out loss}}) for the PNC variants asked for.
 
-    Each variant is ``build_clone(source, target, dataset, clone, seed, config=BuildConfig(data_fraction=fraction,
+    Each variant is ``build_clone(target, source, dataset, clone, seed, config=BuildConfig(data_fraction=fraction,
     **VARIANTS[variant]))``: the builder draws D_t with the same ``take_fraction(..., seed)`` as the baselines, so
     every row of a setting sees the same images. The delta is serialised with the codec (its size is the download
-    size) and saved under ``workdir``; the clone is rebuilt from it with ``ClonedModel.from_delta`` and scored like
+    size) and saved under ``workdir``; the clone is rebuilt from it with ``ClonedNetwork.from_delta`` and scored like
     every other row.
     """
     from pathlib import Path
 
-    why = builder_available()
-    rows, r_search = {}, {}
-    if why is not None:
-        for v in variants:
-            rows[v] = {"ori": None, "tar": None, "avg": None, "bytes": None, "bytes_note": "", "train_s": None,
-                       "note": f"not run: {why}"}
-            log(f"  {v:<14} not run: {why}")
-        return rows, r_search
-    from pnc_pack.build import BuildConfig, build_clone
-    from pnc_pack.errors import PncError
+    from pnc_pack.builder import BuildConfig, build_clone
     from pnc_pack.clone.evaluate import output_labels
-    from pnc_pack.clone.model import ClonedModel
+    from pnc_pack.clone.model import ClonedNetwork
+    from pnc_pack.errors import PncError
     from pnc_pack.format import codec
     from pnc_pack.fsutil import atomic_write
     from pnc_pack.zoo.pretrained import load_pretrained
@@ -89,12 +67,13 @@ def run(task, target_dir, source_dir, dataset, fraction, ori_set, tar_set, *, va
     target, t_cfg = load_pretrained(target_dir)
     source, s_cfg = load_pretrained(source_dir)
     n_old, k = len(task.target_labels), task.k
+    rows, r_search = {}, {}
     for v in variants:
         overrides = _overrides(VARIANTS[v], steps, settings)
         cfg = BuildConfig(data_fraction=fraction, **overrides)
         t0 = time.perf_counter()
         try:
-            delta = build_clone(str(source_dir), str(target_dir), dataset, list(task.clone), seed=task.seed,
+            delta = build_clone(str(target_dir), str(source_dir), dataset, list(task.clone), seed=task.seed,
                                 config=cfg)
             dt = time.perf_counter() - t0
             data = codec.dumps(delta)
@@ -106,7 +85,7 @@ def run(task, target_dir, source_dir, dataset, fraction, ori_set, tar_set, *, va
         if workdir is not None:
             Path(workdir).mkdir(parents=True, exist_ok=True)
             atomic_write(Path(workdir) / f"{v}.pnc", data)
-        model = ClonedModel.from_delta(delta, target, [source])
+        model = ClonedNetwork.from_delta(delta, target, [source])
         labels = output_labels(delta, t_cfg, [s_cfg])
         met = dict(delta.metrics)
         extra = {"position": met.get("R"), "source_position": met.get("R_s"), "mask_density": met.get("mask_density"),

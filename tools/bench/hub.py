@@ -11,16 +11,16 @@ Everything goes through the real huggingface_hub client and our loopback Hub-com
 3. the same receiver pulls a *second* delta over the same models (warm model cache): now only the delta travels;
 4. ``pnc-pack pull`` as a fresh process (the command a deployment pipeline runs), cold cache, wall time.
 
-The delta comes from the builder (``pnc_pack.build.build``) when that is installed; otherwise it is a synthetic
-delta with the shapes a real one has for that architecture (bit masks over every mask point of the cloned source
-blocks R..L, a 1x1 adapter over the last masked layer, a linear classifier over target + adapter features) and
-random float32 values, which compress like trained weights. ``delta_kind`` in the results says which.
+The delta is synthetic: the shapes a real one has for that architecture (bit masks over every mask point of the
+cloned source blocks R..L, a 1x1 adapter over the last masked layer, a linear classifier over target + adapter
+features) and random float32 values, which compress like trained weights. For a transfer benchmark the shapes are
+what matter, and a synthetic delta keeps it fast and data-free (the builder needs data and training time).
+``delta_kind`` in the results says so.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,14 +40,6 @@ ARCH_ARGS = {
     "resnet18": {"num_classes": 5, "in_channels": 3, "image_size": 32},
     "plaincnn": None,
 }
-
-
-def _load_server():
-    spec = importlib.util.spec_from_file_location("pnc_hub_bench_server", ROOT / "tests" / "hub" / "server.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @contextmanager
@@ -108,16 +99,6 @@ def _synthetic_delta(tref, sref, target_model, source_model, seed: int):
     )
 
 
-def _delta(tref, sref, tmodel, smodel, seed):
-    try:
-        from pnc_pack.build import build  # noqa: F401  (the real builder, when installed)
-    except ImportError:
-        return _synthetic_delta(tref, sref, tmodel, smodel, seed), "synthetic"
-    # The builder needs data and training time; for a transfer benchmark the shapes are what matter, and a
-    # synthetic delta of the same shapes keeps this benchmark fast and data-free. Say so in the results.
-    return _synthetic_delta(tref, sref, tmodel, smodel, seed), "synthetic (builder present, not used)"
-
-
 def _median(xs):
     return round(statistics.median(xs), 4)
 
@@ -137,14 +118,10 @@ def bench_arch(arch: str, hub, work: Path, repeat: int) -> dict:
         H.publish_model(models / f"{arch}-target", f"bench/{arch}-target")
         H.publish_model(models / f"{arch}-source", f"bench/{arch}-source")
         out["publish_two_models_s"] = round(time.perf_counter() - t0, 4)
-        _, tref = H.resolve_model(f"hf://bench/{arch}-target")
-        _, sref = H.resolve_model(f"hf://bench/{arch}-source@main")
-        deltas = []
-        kind = None
-        for seed in range(repeat + 1):
-            d, kind = _delta(tref, sref, tmodel, smodel, seed)
-            deltas.append(d)
-        out["delta_kind"] = kind
+        tref = H.resolve_model(f"hf://bench/{arch}-target").ref
+        sref = H.resolve_model(f"hf://bench/{arch}-source@main").ref
+        deltas = [_synthetic_delta(tref, sref, tmodel, smodel, seed) for seed in range(repeat + 1)]
+        out["delta_kind"] = "synthetic"
         out["delta_file_bytes"] = len(codec.dumps(deltas[0]))
         push_times = []
         for i, d in enumerate(deltas):
@@ -159,7 +136,7 @@ def bench_arch(arch: str, hub, work: Path, repeat: int) -> dict:
         with _env(HF_HOME=work / f"{arch}-cold-{r}"):
             hub.reset_stats()
             t0 = time.perf_counter()
-            _, _, delta = H.pull(f"bench/{arch}-clone-0")
+            delta = H.pull(f"bench/{arch}-clone-0").delta
             t1 = time.perf_counter()
             delta_bytes = hub.bytes_sent("resolve-get")
             H.fetch_models(delta.refs)
@@ -176,7 +153,7 @@ def bench_arch(arch: str, hub, work: Path, repeat: int) -> dict:
         for i in range(1, repeat + 1):
             hub.reset_stats()
             t0 = time.perf_counter()
-            _, _, delta = H.pull(f"bench/{arch}-clone-{i}")
+            delta = H.pull(f"bench/{arch}-clone-{i}").delta
             H.fetch_models(delta.refs)
             warm_pull.append(time.perf_counter() - t0)
             warm_bytes.append(hub.bytes_sent("resolve-get"))
@@ -207,18 +184,15 @@ def main(argv) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
-    server = _load_server()
+    import huggingface_hub
+
+    from tests.hub import server
+
     results = {"benchmark": "hub", "command": "python -m tools.bench hub " + " ".join(argv),
                "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                           "cpus": os.cpu_count()},
+                           "cpus": os.cpu_count(), "huggingface_hub": huggingface_hub.__version__},
                "server": "tests/hub/server.py on 127.0.0.1 (loopback), real huggingface_hub client",
                "archs": {}}
-    try:
-        import huggingface_hub
-
-        results["machine"]["huggingface_hub"] = huggingface_hub.__version__
-    except ImportError:
-        pass
     with tempfile.TemporaryDirectory(prefix="pnc-bench-hub-") as tmp, server.FakeHub(tokens={TOKEN: True}) as hub:
         with _env(HF_ENDPOINT=hub.url, HF_TOKEN=TOKEN, HF_HUB_DISABLE_PROGRESS_BARS="1", PNC_PACK_QUIET="1",
                   HF_HUB_DISABLE_TELEMETRY="1"):

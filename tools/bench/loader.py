@@ -34,9 +34,9 @@ def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
-import torch, pnc_pack.clone.apply, pnc_pack.zoo.pretrained, pnc_pack.format.codec  # the baseline counts the code
+import torch, pnc_pack.api.model, pnc_pack.zoo.pretrained, pnc_pack.format.codec  # the baseline counts the code
 base = hwm()
-m = pnc_pack.clone.apply.apply(sys.argv[1])
+m = pnc_pack.api.model.apply(sys.argv[1])
 print(json.dumps({"baseline_kib": base, "peak_kib": hwm()}))
 """
 
@@ -55,8 +55,8 @@ def _times(fn, repeat: int) -> tuple[float, float]:
 def bench(arch: str, args: dict, repeat: int, work: Path) -> dict:
     import torch
 
-    from pnc_pack.build.api import fresh_delta
-    from pnc_pack.clone.apply import apply
+    from pnc_pack.api.model import apply
+    from pnc_pack.builder.api import fresh_delta
     from pnc_pack.clone.export import export_cloned, load_cloned
     from pnc_pack.format import codec
     from pnc_pack.refs import sha256_file

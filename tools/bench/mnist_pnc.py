@@ -52,7 +52,7 @@ def main(argv):
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--workdir", default="/tmp/pnc-bench-mnist")
     args = ap.parse_args(argv)
-    from pnc_pack.build import build_clone
+    from pnc_pack.builder import build_clone
     from pnc_pack.format import codec
     from pnc_pack.zoo.pretrained import load_pretrained
     from pnc_pack.zoo.training import evaluate, prepare_split
@@ -65,7 +65,7 @@ def main(argv):
     out["target_acc"] = round(evaluate(tgt, Xt, yt), 4)
     for name, classes in (("S", [5]), ("M", [5, 6, 7])):
         t0, c0 = time.perf_counter(), time.process_time()
-        delta = build_clone(str(models["source"]), str(models["target"]), ds, classes, seed=args.seed,
+        delta = build_clone(str(models["target"]), str(models["source"]), ds, classes, seed=args.seed,
                             eval_data=ds, data_fraction=args.data_fraction)
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         m, e = delta.metrics, delta.metrics["eval"]

@@ -70,7 +70,7 @@ def own_accuracy(folder: Path, ds, classes) -> float:
 
 
 def _score(delta, ds) -> dict:
-    from pnc_pack.clone.apply import apply
+    from pnc_pack.api.model import apply
     from pnc_pack.clone.evaluate import evaluate_delta_model
 
     return evaluate_delta_model(apply(delta), ds, detail=True)
@@ -90,7 +90,7 @@ def builder_digest() -> str:
     """sha256 over the builder's sources: a cached delta is reused only if the builder has not changed."""
     import hashlib
 
-    import pnc_pack.build as b
+    import pnc_pack.builder as b
 
     h = hashlib.sha256()
     for f in sorted(Path(b.__file__).parent.glob("*.py")):
@@ -103,7 +103,7 @@ def cached_build(work: Path, folder: Path, target: Path, ds, F, cfg, seed: int):
     """build_clone, cached in ``work`` under a key of every input (and the builder's code)."""
     import hashlib
 
-    from pnc_pack.build import build_clone
+    from pnc_pack.builder import build_clone
     from pnc_pack.format import codec
     from pnc_pack.refs import sha256_file
 
@@ -114,7 +114,7 @@ def cached_build(work: Path, folder: Path, target: Path, ds, F, cfg, seed: int):
     if path.is_file():
         return codec.load(path), None
     t0 = time.perf_counter()
-    d = build_clone(str(folder), str(target), ds, F, seed=seed, config=cfg)
+    d = build_clone(str(target), str(folder), ds, F, seed=seed, config=cfg)
     dt = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
     codec.save(d, path)
@@ -123,7 +123,7 @@ def cached_build(work: Path, folder: Path, target: Path, ds, F, cfg, seed: int):
 
 def selection_round(j, work, ds, target, cfg, args, log) -> tuple[dict, list]:
     """Functionality j: score the candidates (every variant), build each, compare. Returns (row, deltas)."""
-    from pnc_pack.build.select import score_variants, select_source
+    from pnc_pack.builder.select import score_variants, select_source
     from pnc_pack.format import codec
 
     F = FUNCS[j]
@@ -131,9 +131,9 @@ def selection_round(j, work, ds, target, cfg, args, log) -> tuple[dict, list]:
     folders = [zoo_model(work, f"F{j + 1}-{name}", arch, a, ds, classes, args.seed, {"epochs": args.epochs, **kw})
                for name, (arch, a, kw) in CANDIDATES.items()]
     t0 = time.perf_counter()
-    select_source(folders, target, ds, F, seed=args.seed, config=cfg, max_anchors=args.max_anchors)
+    select_source(target, folders, ds, F, seed=args.seed, config=cfg, max_anchors=args.max_anchors)
     t_sel = time.perf_counter() - t0  # what --select-source costs
-    draws = [score_variants(folders, target, ds, F, VARIANTS, seed=args.seed + k, config=cfg,
+    draws = [score_variants(target, folders, ds, F, VARIANTS, seed=args.seed + k, config=cfg,
                             max_anchors=args.max_anchors) for k in range(args.draws)]
     scores = {v: draws[0][v].scores for v in VARIANTS}  # the first draw (seed) is the one shown
     deltas, cands, t_build = [], [], 0.0
@@ -168,7 +168,7 @@ def sweep(chosen, ds, log) -> tuple[list, dict]:
     """Table 3: P = 1..len(chosen) sources composed; and removal of the last one."""
     import torch
 
-    from pnc_pack.clone.apply import apply
+    from pnc_pack.api.model import apply
     from pnc_pack.data import fit_to_shape
     from pnc_pack.format import codec
     from pnc_pack.format.compose import compose, remove
@@ -212,7 +212,7 @@ def main(argv):
     ap.add_argument("--workdir", default="/tmp/pnc-bench-multi")
     ap.add_argument("--out", default=None, help="write results/multi-OUT.json instead of results/multi.json")
     args = ap.parse_args(argv)
-    from pnc_pack.build import BuildConfig
+    from pnc_pack.builder import BuildConfig
     from pnc_pack.data import load_dataset
     from tools.bench.report import machine
 

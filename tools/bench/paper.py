@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import statistics
 import sys
@@ -98,7 +97,7 @@ def parse_args(argv):
     ap.add_argument("--pnc-steps", type=int, default=None, help="training steps per insertion position for the "
                     "builder (default: the builder's own BuildConfig.steps)")
     ap.add_argument("--pnc-set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
-                    help="a builder setting for the PNC rows (pnc_pack/build/config.py), e.g. negatives=inversion; "
+                    help="a builder setting for the PNC rows (pnc_pack/builder/config.py), e.g. negatives=inversion; "
                          "repeatable")
     ap.add_argument("--zoo-label-smoothing", type=float, default=0.0)
     ap.add_argument("--methods", default=",".join(METHOD_ORDER), help="comma-separated subset of: "
@@ -118,7 +117,7 @@ def parse_args(argv):
     args.methods = [m for m in METHOD_ORDER if m in args.methods.split(",")]
     args.pnc_set = dict(args.pnc_set)
     if args.pnc_set:
-        from pnc_pack.build.config import BuildConfig
+        from pnc_pack.builder.config import BuildConfig
         from pnc_pack.errors import PncError
 
         try:
@@ -174,8 +173,8 @@ def run_seed(args, dataset, seed: int, log=print) -> dict:
     import torch
 
     from pnc_pack.data import fit_to_shape, select_classes, take_fraction
-    from tools.bench import baselines as B
     from tools.bench import _pnc_rows as pnc_rows
+    from tools.bench import baselines as B
 
     wd = args.workdir / slug(args.data) / args.arch / f"seed{seed}"
     t_dir, target, t_cfg, t_s = zoo_model(wd, "target", dataset, args.data, args.arch, args.target_classes,
@@ -346,8 +345,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     dataset = load_dataset(args.data)
     _log(f"paper: {dataset!r}, arch {args.arch}, seeds {seeds}, torch threads {torch.get_num_threads()}")
-    from tools.bench import baselines as B
     from tools.bench import _pnc_rows as pnc_rows
+    from tools.bench import baselines as B
 
     defs = {**B.DEFINITIONS, **pnc_rows.definitions()}
     runs = []

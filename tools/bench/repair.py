@@ -73,8 +73,8 @@ def main(argv):
     args = ap.parse_args(argv)
     import torch
 
-    from pnc_pack.build import build_clone
-    from pnc_pack.clone.apply import apply
+    from pnc_pack.api.model import apply
+    from pnc_pack.builder import build_clone
     from pnc_pack.clone.damage import perturb, quantize
     from pnc_pack.clone.evaluate import evaluate_delta_model
     from pnc_pack.clone.repair import repair
@@ -92,7 +92,7 @@ def main(argv):
     if not delta_path.is_file():  # the build is deterministic: a cached delta is the same bytes
         t0 = time.perf_counter()
         extra = {"steps": args.steps} if args.steps else {}
-        delta = build_clone(str(models["source"]), str(models["target"]), ds, CLONE, seed=args.seed,
+        delta = build_clone(str(models["target"]), str(models["source"]), ds, CLONE, seed=args.seed,
                             data_fraction=args.data_fraction, **extra)
         build_s = round(time.perf_counter() - t0, 1)
         codec.save(delta, delta_path)

@@ -94,13 +94,10 @@ def _ms(row: dict, col: str) -> str:
 
 def label(result: dict) -> str:
     """The dataset, plus the PNC rows' builder settings that differ from the defaults (tagged variant runs)."""
-    cfg = result.get("pnc_config") or {}
-    try:
-        from pnc_pack.build.config import BuildConfig
+    from pnc_pack.builder.config import BuildConfig
 
-        default = BuildConfig(data_fraction=cfg.get("data_fraction", 0.1)).to_dict()
-    except Exception:  # noqa: BLE001 - a report must render without the builder
-        return result["dataset"]
+    cfg = result.get("pnc_config") or {}
+    default = BuildConfig(data_fraction=cfg.get("data_fraction", 0.1)).to_dict()
     diff = {k: v for k, v in cfg.items() if k in default and default[k] != v and k != "steps"}
     notes = [f"PNC rows with {', '.join(f'{k}={v}' for k, v in sorted(diff.items()))}"] if diff else []
     missing = sorted(set(default) - set(cfg)) if cfg else []  # stored by a builder that predates them
@@ -462,7 +459,7 @@ def write_results_md(results: Path = RESULTS, path: Path = RESULTS_MD) -> Path:
         out += [f"- {v}" for v in verdicts] + [""]
         out += ["What was tried on the builder to reach the goals (negative weight, routing calibration recall, a "
                 "Mahalanobis novelty term, inversion negatives, steps) is measured and recorded in the builder's "
-                "configuration docs (`pnc_pack/build/config.py`) and in `results/mnist_pnc.md`; the rows above are "
+                "configuration docs (`pnc_pack/builder/config.py`) and in `results/mnist_pnc.md`; the rows above are "
                 "the builder's defaults as recorded in each table's `pnc_config`.", ""]
     for f in paper + other:
         try:

@@ -6,12 +6,12 @@ For each single-module clone delta, on the test split of ``--data``:
   cloned class), cloned-class images left to the target (cloned class -> old class), and cloned-class images
   given another cloned class;
 - Ori / Tar / Avg (PAPER.md §4) when the cloned classes' biases are shifted to other held-out recalls, as the
-  builder's calibration does (``pnc_pack.build.search.calibrate``): the held-out D_t anchors are drawn again
-  exactly as the builder drew them (``pnc_pack.build.api.split_d_t`` with the data fraction, holdout share and
+  builder's calibration does (``pnc_pack.builder.search.calibrate``): the held-out D_t anchors are drawn again
+  exactly as the builder drew them (``pnc_pack.builder.api.split_d_t`` with the data fraction, holdout share and
   seed in the delta's provenance), so the row at the builder's own recall gives the delta's own numbers back.
 
 Nothing is retrained: this asks "what would the same clone do at another operating point", which is how the
-recall defaults were chosen (pnc_pack/build/config.py). By default it reads the paper benchmark's PNC deltas:
+recall defaults were chosen (pnc_pack/builder/config.py). By default it reads the paper benchmark's PNC deltas:
 
     python -m tools.bench routing --data idx:data/mnist --seeds 0,1,2 --setting M
     python -m tools.bench routing --data idx:data/mnist path/to/clone.pncd ...
@@ -48,11 +48,13 @@ def _scores(pred: torch.Tensor, want: torch.Tensor, n_old: int, k: int) -> dict:
 
 def analyse(delta, dataset, recalls=RECALLS, *, source=None, target=None, band: float = BAND) -> dict:
     """The diagnostic of one delta (a CloneDelta or a path) on ``dataset``'s test split (see the module's docs)."""
-    from pnc_pack.build.api import split_d_t
-    from pnc_pack.build.config import BuildConfig
-    from pnc_pack.build.search import recall_shift, routing_margin
-    from pnc_pack.clone.apply import apply, open_delta
-    from pnc_pack.clone.evaluate import labelled_split, logits as outputs, predict
+    from pnc_pack.api.model import apply
+    from pnc_pack.api.specs import open_delta
+    from pnc_pack.builder.api import split_d_t
+    from pnc_pack.builder.config import BuildConfig
+    from pnc_pack.builder.search import recall_shift, routing_margin
+    from pnc_pack.clone.evaluate import labelled_split, predict
+    from pnc_pack.clone.evaluate import logits as outputs
     from pnc_pack.errors import UsageError
 
     d = open_delta(delta)

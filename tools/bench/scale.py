@@ -7,7 +7,7 @@ Three parts, written to ``tools/bench/results/scale.json`` (and a Markdown summa
 
 1. **Bytes and times, random weights** (only bytes and times matter): a CIFAR-shape ResNet-18 (3x32x32, full width
    64) and LeNet-5 (1x28x28), target and source with random weights, and an *untrained* but structurally complete
-   delta at position R = 2 (``pnc_pack.build.api.fresh_delta``: identity adapter, random classifier rows, every
+   delta at position R = 2 (``pnc_pack.builder.api.fresh_delta``: identity adapter, random classifier rows, every
    second filter kept). Measured by :func:`tools.bench.loader.bench` (the loader benchmark's own code, reused): delta
    bytes against the offline cloned model (``pnc_pack.clone.export``; goals <= 0.5% for ResNet-18, <= 2% for
    LeNet-5), apply time against loading the offline model, verify time, sha256 throughput. Added here: the delta's
@@ -69,10 +69,10 @@ def compression(delta) -> dict:
 def offline_share(delta, target, source, work: Path) -> dict:
     """Delta file bytes against the offline cloned model (exported folder: weights + config)."""
     from pnc_pack.clone.export import export_cloned
-    from pnc_pack.clone.model import ClonedModel
+    from pnc_pack.clone.model import ClonedNetwork
     from pnc_pack.format import codec
 
-    model = ClonedModel.from_delta(delta, target, [source])
+    model = ClonedNetwork.from_delta(delta, target, [source])
     offline = export_cloned(model, work)
     n = len(codec.dumps(delta))
     return {"delta_bytes": n, "offline_bytes": offline, "delta_share_of_offline": round(n / offline, 5)}
@@ -103,9 +103,9 @@ def part_random(repeat: int, work: Path, log=print) -> list[dict]:
 def part_build(args, work: Path, log=print) -> dict:
     import torch
 
-    from pnc_pack.build import BuildConfig, build_clone
+    from pnc_pack.builder import BuildConfig, build_clone
     from pnc_pack.clone.evaluate import output_labels
-    from pnc_pack.clone.model import ClonedModel
+    from pnc_pack.clone.model import ClonedNetwork
     from pnc_pack.data import fit_to_shape, load_dataset, select_classes
     from pnc_pack.zoo.pretrained import load_pretrained, save_pretrained
     from pnc_pack.zoo.training import train_model
@@ -126,7 +126,7 @@ def part_build(args, work: Path, log=print) -> dict:
             f"{zoo[role]['test_accuracy']}")
     cfg = BuildConfig(steps=args.build_steps, retune_steps=args.retune_steps, data_fraction=args.build_fraction)
     t0, c0 = time.perf_counter(), time.process_time()
-    delta = build_clone(str(folders["source"]), str(folders["target"]), dataset, [5], seed=args.seed, config=cfg)
+    delta = build_clone(str(folders["target"]), str(folders["source"]), dataset, [5], seed=args.seed, config=cfg)
     build_s, build_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     target, t_cfg = load_pretrained(folders["target"])
     source, s_cfg = load_pretrained(folders["source"])
@@ -146,7 +146,7 @@ def part_build(args, work: Path, log=print) -> dict:
     Xo, yo = select_classes(*dataset.test, [0, 1, 2, 3, 4])
     Xt, yt = select_classes(*dataset.test, [5])
     shape = target.input_shape
-    model = ClonedModel.from_delta(delta, target, [source])
+    model = ClonedNetwork.from_delta(delta, target, [source])
     with torch.no_grad():
         sc = B.score(B.Outcome(model, output_labels(delta, t_cfg, [s_cfg]), out["delta_bytes"], "", build_s, {}),
                      (fit_to_shape(Xo, shape), yo), (fit_to_shape(Xt, shape), yt), 5, 1)
