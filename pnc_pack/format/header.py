@@ -12,23 +12,20 @@ this reader knows none, so any entry there is refused with VersionError.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from pnc_pack.errors import FormatError, LimitError, VersionError
 from pnc_pack.format.delta import DTYPE_SIZES, ClonedModule, CloneDelta, LabelEntry, Mask, RawTensor
 from pnc_pack.format.limits import DEFAULT_LIMITS, MAJOR, MINOR, Limits
-from pnc_pack.format.payload import ENCODINGS, check_tensor_name
+from pnc_pack.format.payload import ENCODINGS
+from pnc_pack.format.rules import (FEATURE_RE, FIELD_RE, KIND_RE, MAX_PATH, PATH_RE, as_int, as_list,
+                                   as_map, as_str, as_text, check_tensor_name, label_module, sorted_unique_strs,
+                                   tname)
 from pnc_pack.refs import ModelRef
 
 KNOWN_FEATURES: frozenset[str] = frozenset()  # v1.0 defines no optional-to-know features
-KIND_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")  # adapter / classifier kinds: registered names, never import paths
-FEATURE_RE = re.compile(r"^[a-z][a-z0-9_.\-]{0,63}$")
-PATH_RE = re.compile(r"^(?:[A-Za-z0-9_\-]+|\*)(?:\.(?:[A-Za-z0-9_\-]+|\*))*$")
-LABEL_MODEL_RE = re.compile(r"^(?:target|source:(?:0|[1-9][0-9]{0,8}))$")
 MAX_BLOCKS = 1 << 16
-MAX_INT = 2**63 - 1
 
 TOP_KEYS = frozenset({
     "version", "required_features", "optional_fields", "target", "target_blocks", "modules", "classifier_kind",
@@ -117,6 +114,9 @@ def build_header(delta: CloneDelta, encoding: str, raw_size: int) -> dict[str, A
 
 
 # -- reader ------------------------------------------------------------------------------------------------------
+# The order of the checks below is the spec's (§4.8): a file that breaks several rules is refused with the class of
+# the first. Every value's own rules (rules.py: type, then length, then grammar or range) come before any rule that
+# relates it to another value, and the fields come in the order of the schema tables.
 class _Ctx:
     def __init__(self, newer_minor: bool, optional: set[str], limits: Limits):
         self.newer_minor = newer_minor
@@ -126,14 +126,14 @@ class _Ctx:
 
     def fields(self, value: Any, known: frozenset[str], where: str, pattern: str) -> dict[str, Any]:
         """``value`` as a map restricted to ``known`` keys; unknown keys refused or (newer minor, listed) ignored."""
-        d = _map(value, where)
+        d = as_map(value, where)
         out = {}
         for k, v in d.items():
             if k in known:
                 out[k] = v
                 continue
             path = f"{pattern}.{k}" if pattern else k
-            if self.newer_minor and path in self.optional:
+            if self.newer_minor and FIELD_RE.fullmatch(k) and path in self.optional:
                 self.ignored.append(f"{where}.{k}")
                 continue
             why = "" if self.newer_minor else f" (the file is version {MAJOR}.{MINOR} or older: no such field)"
@@ -144,163 +144,141 @@ class _Ctx:
         return out
 
 
-def _map(v: Any, where: str) -> dict:
-    if not isinstance(v, dict):
-        raise FormatError(f"{where}: expected a map, got {_tname(v)}")
-    return v
-
-
-def _list(v: Any, where: str, max_len: int | None = None) -> list:
-    if not isinstance(v, list):
-        raise FormatError(f"{where}: expected an array, got {_tname(v)}")
-    if max_len is not None and len(v) > max_len:
-        raise LimitError(f"{where}: {len(v)} entries exceed the limit of {max_len}")
-    return v
-
-
-def _int(v: Any, where: str, lo: int = 0, hi: int = MAX_INT) -> int:
-    if type(v) is not int:
-        raise FormatError(f"{where}: expected an integer, got {_tname(v)}")
-    if not lo <= v <= hi:
-        raise FormatError(f"{where}: {v} is outside [{lo}, {hi}]")
-    return v
-
-
-def _str(v: Any, where: str, regex: re.Pattern | None = None, max_len: int = DEFAULT_LIMITS.max_name) -> str:
-    if not isinstance(v, str):
-        raise FormatError(f"{where}: expected a string, got {_tname(v)}")
-    if len(v) > max_len:
-        raise LimitError(f"{where}: string of {len(v)} characters exceeds the limit of {max_len}")
-    if regex is not None and not regex.match(v):
-        raise FormatError(f"{where}: {v!r} is not allowed here (must match {regex.pattern})")
-    if regex is None and any(ord(c) < 32 or ord(c) == 127 for c in v):
-        raise FormatError(f"{where}: control characters are not allowed in {v!r}")
-    return v
-
-
-def _sorted_unique_strs(v: Any, where: str, regex: re.Pattern, limits: Limits) -> list[str]:
-    items = [_str(x, f"{where}[{i}]", regex) for i, x in enumerate(_list(v, where, limits.max_tensors))]
-    if items != sorted(set(items)):
-        raise FormatError(f"{where}: entries must be sorted and unique")
-    return items
-
-
-def _tname(v: Any) -> str:
-    return {dict: "map", list: "array", str: "string", bytes: "bytes", int: "integer", float: "float",
-            bool: "boolean", type(None): "nil"}.get(type(v), type(v).__name__)
-
-
 def _ref(v: Any, where: str, ctx: _Ctx, pattern: str) -> ModelRef:
+    """A reference: its keys and the msgpack types of its values are FormatError, their content ReferenceError."""
     d = ctx.fields(v, REF_KEYS, where, pattern)
-    files = _map(d.get("files"), f"{where}.files")
-    d["files"] = {name: ctx.fields(fd, FILE_KEYS, f"{where}.files[{name!r}]", f"{pattern}.files.*")
-                  for name, fd in files.items()}
-    _map(d["arch_args"], f"{where}.arch_args")
+    as_str(d["arch"], f"{where}.arch")
+    as_map(d["arch_args"], f"{where}.arch_args")
+    files = as_map(d["files"], f"{where}.files")
+    d["files"] = {}
+    for name, fd in files.items():
+        fw = f"{where}.files[{name!r}]"
+        e = ctx.fields(fd, FILE_KEYS, fw, f"{pattern}.files.*")
+        as_str(e["sha256"], f"{fw}.sha256")
+        if type(e["size"]) is not int:
+            raise FormatError(f"{fw}.size: expected an integer, got {tname(e['size'])}")
+        d["files"][name] = e
+    for k in ("repo_id", "commit", "local_path"):
+        if k in d:
+            as_str(d[k], f"{where}.{k}")
     return ModelRef.from_dict(d, where)
 
 
 def parse_header(h: Any, major: int, minor: int, limits: Limits = DEFAULT_LIMITS) -> ParsedHeader:
     """Validate a decoded header map (see the spec's schema table) against the container's version."""
-    if not isinstance(h, dict):
-        raise FormatError(f"header: expected a map, got {_tname(h)}")
-    features = _sorted_unique_strs(h.get("required_features", []), "header.required_features", FEATURE_RE, limits)
-    unknown = [f for f in features if f not in KNOWN_FEATURES]
-    if unknown:
-        raise VersionError(f"header.required_features: this reader does not support {', '.join(map(repr, unknown))}")
-    optional = _sorted_unique_strs(h.get("optional_fields", []), "header.optional_fields", PATH_RE, limits)
+    h = as_map(h, "header")
+    features = []
+    if "required_features" in h:  # first: a feature this reader lacks may change what everything else means
+        features = sorted_unique_strs(h["required_features"], "header.required_features", FEATURE_RE)
+        unknown = [f for f in features if f not in KNOWN_FEATURES]
+        if unknown:
+            raise VersionError(
+                f"header.required_features: this reader does not support {', '.join(map(repr, unknown))}")
+    optional = []
+    if "optional_fields" in h:
+        optional = sorted_unique_strs(h["optional_fields"], "header.optional_fields", PATH_RE)
+        for i, p in enumerate(optional):
+            if len(p) > MAX_PATH:
+                raise FormatError(f"header.optional_fields[{i}]: a path of more than {MAX_PATH} characters")
+        if minor == 0 and optional:
+            raise FormatError("header.optional_fields: must be [] in a 1.0 file (1.0 has no optional fields)")
     ctx = _Ctx(minor > MINOR, set(optional), limits)
     top = ctx.fields(h, TOP_KEYS, "header", "")
-    version = _list(top["version"], "header.version")
-    if len(version) != 2 or version != [major, minor]:
+    version = as_list(top["version"], "header.version")
+    if len(version) != 2:
+        raise FormatError(f"header.version: expected [major, minor], got {len(version)} entries")
+    version = [as_int(x, f"header.version[{i}]") for i, x in enumerate(version)]
+    if version != [major, minor]:
         raise FormatError(f"header.version {version!r} does not match the preamble's {major}.{minor}")
 
     target = _ref(top["target"], "header.target", ctx, "target")
-    target_blocks = _int(top["target_blocks"], "header.target_blocks", 1, MAX_BLOCKS)
-    index = _tensor_index(top["tensors"], ctx)
+    target_blocks = as_int(top["target_blocks"], "header.target_blocks", 1, MAX_BLOCKS)
     modules = [_module(m, i, target_blocks, ctx) for i, m in
-               enumerate(_list(top["modules"], "header.modules", limits.max_modules))]
-    classifier_kind = _str(top["classifier_kind"], "header.classifier_kind", KIND_RE)
-    classifier_args = _map(top["classifier_args"], "header.classifier_args")
+               enumerate(as_list(top["modules"], "header.modules", limits.max_modules))]
+    classifier_kind = as_str(top["classifier_kind"], "header.classifier_kind", KIND_RE)
+    classifier_args = as_map(top["classifier_args"], "header.classifier_args")
+    if "num_outputs" not in classifier_args:
+        raise FormatError("header.classifier_args: missing field 'num_outputs'")
+    n_out = as_int(classifier_args["num_outputs"], "header.classifier_args.num_outputs")
     classifier_tensors = _local_names(top["classifier_tensors"], "header.classifier_tensors", limits)
     labels = _labels(top["labels"], modules, ctx)
-    n_out = classifier_args.get("num_outputs")
-    if type(n_out) is not int or n_out != len(labels):
-        raise FormatError(f"header.classifier_args.num_outputs is {n_out!r}; it must equal the {len(labels)} labels")
-
-    named = [f"classifier.{n}" for n in classifier_tensors]
+    if n_out != len(labels):
+        raise FormatError(f"header.classifier_args.num_outputs is {n_out}; it must equal the {len(labels)} labels")
+    provenance = as_map(top["provenance"], "header.provenance")
+    metrics = as_map(top["metrics"], "header.metrics")
+    index = _tensor_index(top["tensors"], ctx)
+    named = {f"classifier.{n}" for n in classifier_tensors}
     for i, m in enumerate(modules):
-        named += [f"modules.{i}.adapter.{n}" for n in m["adapter_tensors"]]
-    for n in named:
-        check_tensor_name(n, "header", limits.max_name)
-    if set(named) != set(index):
-        missing = sorted(set(named) - set(index))
-        extra = sorted(set(index) - set(named))
+        named.update(f"modules.{i}.adapter.{n}" for n in m["adapter_tensors"])
+    if named != set(index):
+        missing, extra = sorted(named - set(index)), sorted(set(index) - named)
         raise FormatError(f"header.tensors does not match the tensor names of the classifier and adapters "
                           f"(not in the index: {missing[:5]}, not owned by any part: {extra[:5]})")
     payload = ctx.fields(top["payload"], PAYLOAD_KEYS, "header.payload", "payload")
-    encoding = _str(payload["encoding"], "header.payload.encoding")
+    encoding = as_str(payload["encoding"], "header.payload.encoding")
     if encoding not in ENCODINGS:
         raise VersionError(f"header.payload.encoding {encoding!r} is not supported (known: {', '.join(ENCODINGS)})")
-    raw_size = _int(payload["raw_size"], "header.payload.raw_size")
-    if raw_size > limits.max_payload_raw:
-        raise LimitError(f"header.payload.raw_size {raw_size} exceeds the limit of {limits.max_payload_raw}")
+    raw_size = as_int(payload["raw_size"], "header.payload.raw_size", limit=limits.max_payload_raw)
     return ParsedHeader(
         version=(major, minor), target=target, target_blocks=target_blocks, modules=modules,
         classifier_kind=classifier_kind, classifier_args=classifier_args, classifier_tensors=classifier_tensors,
-        labels=labels, provenance=_map(top["provenance"], "header.provenance"),
-        metrics=_map(top["metrics"], "header.metrics"), index=index, encoding=encoding, raw_size=raw_size,
+        labels=labels, provenance=provenance, metrics=metrics, index=index, encoding=encoding, raw_size=raw_size,
         required_features=features, ignored_fields=ctx.ignored,
     )
 
 
 def _local_names(v: Any, where: str, limits: Limits) -> list[str]:
     names = [check_tensor_name(x, f"{where}[{i}]", limits.max_name)
-             for i, x in enumerate(_list(v, where, limits.max_tensors))]
+             for i, x in enumerate(as_list(v, where, limits.max_tensors))]
     if names != sorted(set(names)):
         raise FormatError(f"{where}: names must be sorted and unique")
     return names
 
 
 def _tensor_index(v: Any, ctx: _Ctx) -> dict[str, tuple[str, tuple[int, ...]]]:
-    d = _map(v, "header.tensors")
-    if len(d) > ctx.limits.max_tensors:
-        raise LimitError(f"header.tensors: {len(d)} tensors exceed the limit of {ctx.limits.max_tensors}")
+    lim = ctx.limits
+    d = as_map(v, "header.tensors")
+    if len(d) > lim.max_tensors:
+        raise LimitError(f"header.tensors: {len(d)} tensors exceed the limit of {lim.max_tensors}")
     out = {}
     for name, entry in d.items():
         where = f"header.tensors[{name!r}]"
-        check_tensor_name(name, where, ctx.limits.max_name)
+        check_tensor_name(name, where, lim.max_name)
         e = ctx.fields(entry, TENSOR_KEYS, where, "tensors.*")
-        dtype = _str(e["dtype"], f"{where}.dtype")
+        dtype = as_str(e["dtype"], f"{where}.dtype")
         if dtype not in DTYPE_SIZES:
             raise FormatError(f"{where}.dtype: unsupported dtype {dtype!r}")
-        shape = _list(e["shape"], f"{where}.shape", ctx.limits.max_dims)
-        dims = tuple(_int(s, f"{where}.shape[{j}]", 0, 2**64 - 1) for j, s in enumerate(shape))
-        for j, d in enumerate(dims):
-            if d > ctx.limits.max_dim:
-                raise LimitError(f"{where}.shape[{j}]: {d} exceeds the limit of {ctx.limits.max_dim} per dimension")
+        shape = as_list(e["shape"], f"{where}.shape", lim.max_dims)
+        dims = tuple(as_int(s, f"{where}.shape[{j}]", limit=lim.max_dim) for j, s in enumerate(shape))
+        n = 1
+        for dim in dims:
+            n *= dim
+        if n > lim.max_elements:
+            raise LimitError(f"{where}.shape: {n} elements exceed the limit of {lim.max_elements}")
         out[name] = (dtype, dims)
     return out
 
 
 def _module(v: Any, i: int, target_blocks: int, ctx: _Ctx) -> dict[str, Any]:
     where = f"header.modules[{i}]"
+    lim = ctx.limits
     m = ctx.fields(v, MODULE_KEYS, where, "modules.*")
-    source_blocks = _int(m["source_blocks"], f"{where}.source_blocks", 1, MAX_BLOCKS)
-    classes = [_int(c, f"{where}.clone_classes[{j}]", 0, MAX_INT)
-               for j, c in enumerate(_list(m["clone_classes"], f"{where}.clone_classes", ctx.limits.max_labels))]
+    source = _ref(m["source"], f"{where}.source", ctx, "modules.*.source")
+    source_blocks = as_int(m["source_blocks"], f"{where}.source_blocks", 1, MAX_BLOCKS)
+    target_position = as_int(m["target_position"], f"{where}.target_position", 0, target_blocks - 1)
+    source_position = as_int(m["source_position"], f"{where}.source_position", 0, source_blocks - 1)
+    classes = [as_int(c, f"{where}.clone_classes[{j}]")
+               for j, c in enumerate(as_list(m["clone_classes"], f"{where}.clone_classes", lim.max_labels))]
     if not classes or len(set(classes)) != len(classes):
         raise FormatError(f"{where}.clone_classes: must be a non-empty list of unique class indices")
     masks = []
-    for j, mk in enumerate(_list(m["masks"], f"{where}.masks", ctx.limits.max_tensors)):
+    for j, mk in enumerate(as_list(m["masks"], f"{where}.masks", lim.max_tensors)):
         mw = f"{where}.masks[{j}]"
         md = ctx.fields(mk, MASK_KEYS, mw, "modules.*.masks.*")
-        layer = _str(md["layer"], f"{mw}.layer")
-        check_tensor_name(layer, f"{mw}.layer", ctx.limits.max_name)
-        filters = _int(md["filters"], f"{mw}.filters", 1, MAX_INT)
-        if filters > ctx.limits.max_mask_filters:
-            raise LimitError(f"{mw}.filters: {filters} exceeds the limit of {ctx.limits.max_mask_filters}")
+        layer = check_tensor_name(md["layer"], f"{mw}.layer", lim.max_name)
+        filters = as_int(md["filters"], f"{mw}.filters", 1, limit=lim.max_mask_filters)
         if not isinstance(md["bits"], bytes):
-            raise FormatError(f"{mw}.bits: expected bytes (msgpack bin), got {_tname(md['bits'])}")
+            raise FormatError(f"{mw}.bits: expected bytes (msgpack bin), got {tname(md['bits'])}")
         try:
             masks.append(Mask(layer, filters, md["bits"]))
         except FormatError as exc:
@@ -309,15 +287,15 @@ def _module(v: Any, i: int, target_blocks: int, ctx: _Ctx) -> dict[str, Any]:
     if len(set(layers)) != len(layers):
         raise FormatError(f"{where}.masks: layers must be unique")
     return {
-        "source": _ref(m["source"], f"{where}.source", ctx, "modules.*.source"),
+        "source": source,
         "source_blocks": source_blocks,
-        "target_position": _int(m["target_position"], f"{where}.target_position", 0, target_blocks - 1),
-        "source_position": _int(m["source_position"], f"{where}.source_position", 0, source_blocks - 1),
+        "target_position": target_position,
+        "source_position": source_position,
         "clone_classes": tuple(classes),
         "masks": tuple(masks),
-        "adapter_kind": _str(m["adapter_kind"], f"{where}.adapter_kind", KIND_RE),
-        "adapter_args": _map(m["adapter_args"], f"{where}.adapter_args"),
-        "adapter_tensors": _local_names(m["adapter_tensors"], f"{where}.adapter_tensors", ctx.limits),
+        "adapter_kind": as_str(m["adapter_kind"], f"{where}.adapter_kind", KIND_RE),
+        "adapter_args": as_map(m["adapter_args"], f"{where}.adapter_args"),
+        "adapter_tensors": _local_names(m["adapter_tensors"], f"{where}.adapter_tensors", lim),
     }
 
 
@@ -326,14 +304,17 @@ def _labels(v: Any, modules: list[dict], ctx: _Ctx) -> list[LabelEntry]:
     # load, a hang an attacker gets from a 2.7 MB header (tests/attacks/labels-quadratic.pncd); now 1 s.
     cloned = [frozenset(m["clone_classes"]) for m in modules]
     out, seen = [], set()
-    for j, e in enumerate(_list(v, "header.labels", ctx.limits.max_labels)):
+    for j, e in enumerate(as_list(v, "header.labels", ctx.limits.max_labels)):
         where = f"header.labels[{j}]"
         d = ctx.fields(e, LABEL_KEYS, where, "labels.*")
-        model = _str(d["model"], f"{where}.model", LABEL_MODEL_RE)
-        index = _int(d["class_index"], f"{where}.class_index", 0, MAX_INT)
-        name = _str(d["name"], f"{where}.name", max_len=ctx.limits.max_name)
-        if model != "target":
-            k = int(model.split(":")[1])
+        model = as_str(d["model"], f"{where}.model")
+        try:
+            k = label_module(model)
+        except FormatError as exc:
+            raise FormatError(f"{where}.model: {exc}") from None
+        index = as_int(d["class_index"], f"{where}.class_index")
+        name = as_text(d["name"], f"{where}.name", ctx.limits.max_name)
+        if k is not None:
             if k >= len(modules):
                 raise FormatError(f"{where}.model: {model!r} names module {k}, but there are {len(modules)}")
             if index not in cloned[k]:

@@ -26,14 +26,14 @@ MiB before it is refused. Nothing is allocated up front from a declared size.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import zstandard
 
-from pnc_pack.errors import FormatError, LimitError
+from pnc_pack.errors import FormatError, LimitError, VersionError
 from pnc_pack.format.delta import DTYPE_SIZES, RawTensor
 from pnc_pack.format.limits import DEFAULT_LIMITS, MAX_WINDOW_LOG, ZSTD_LEVEL, Limits
+from pnc_pack.format.rules import TENSOR_NAME_RE, check_tensor_name  # noqa: F401  (re-exported)
 
 ENCODINGS = ("zstd", "zstd+bytegroup")
 DEFAULT_ENCODING = "zstd+bytegroup"
@@ -41,7 +41,6 @@ FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
 # Canonical tensor order: dtype rank (safetensors' order: wider and float types first), then name.
 DTYPE_ORDER = ("I64", "F64", "F32", "I32", "BF16", "F16", "I16", "I8", "U8", "BOOL")
 _RANK = {d: i for i, d in enumerate(DTYPE_ORDER)}
-TENSOR_NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?$")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _RLE_RATIO = 128 * 1024 // 4  # worst case output bytes per input byte of a zstd frame (4-byte RLE blocks)
 
@@ -60,12 +59,6 @@ class Layout:
     prefix: bytes  # 8-byte little-endian JSON length + JSON header (padded)
     regions: tuple[Region, ...]
     size: int  # total blob size = the payload's raw size
-
-
-def check_tensor_name(name, where: str = "tensor", max_len: int = DEFAULT_LIMITS.max_name) -> str:
-    if not isinstance(name, str) or len(name) > max_len or not TENSOR_NAME_RE.match(name) or ".." in name:
-        raise FormatError(f"{where}: bad tensor name {name!r} (letters, digits, '_', '.', '-'; no '..')")
-    return name
 
 
 def plan(index: dict[str, tuple[str, tuple[int, ...]]], limits: Limits = DEFAULT_LIMITS) -> Layout:
@@ -105,8 +98,17 @@ def plan(index: dict[str, tuple[str, tuple[int, ...]]], limits: Limits = DEFAULT
     return Layout(len(header).to_bytes(8, "little") + header, regions, size)
 
 
+def check_bool(data, where: str) -> None:
+    """BOOL elements are the bytes 0 and 1 (spec §6.1): any other byte is refused, by readers and writers alike."""
+    if bytes(data).translate(None, b"\x00\x01"):
+        raise FormatError(f"{where}: a BOOL element is neither 0 nor 1")
+
+
 def encode_blob(tensors: dict[str, RawTensor], limits: Limits = DEFAULT_LIMITS) -> tuple[bytes, Layout]:
     layout = plan({n: (t.dtype, t.shape) for n, t in tensors.items()}, limits)
+    for r in layout.regions:
+        if r.dtype == "BOOL":
+            check_bool(tensors[r.name].data, f"tensor {r.name!r}")
     return layout.prefix + b"".join(tensors[r.name].data for r in layout.regions), layout
 
 
@@ -148,7 +150,7 @@ def encode_payload(tensors: dict[str, RawTensor], encoding: str = DEFAULT_ENCODI
                    limits: Limits = DEFAULT_LIMITS) -> tuple[bytes, int]:
     """-> (compressed payload, raw size)."""
     if encoding not in ENCODINGS:
-        raise FormatError(f"unknown payload encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
+        raise VersionError(f"unknown payload encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
     blob, layout = encode_blob(tensors, limits)
     if encoding == "zstd+bytegroup":
         blob = group_bytes(blob, layout)
@@ -194,8 +196,8 @@ def bounded_decompress(payload: bytes, raw_size: int) -> bytearray:
             step = max(256, min(1 << 20, budget // _RLE_RATIO))
             out += dobj.decompress(view[pos:pos + step])
             pos += step
-            if len(out) > raw_size:
-                raise LimitError(f"payload: decompresses beyond its declared size of {raw_size} bytes")
+            if len(out) > raw_size:  # a frame that does not match its own Frame_Content_Size: malformed (§6.3)
+                raise FormatError(f"payload: the zstd frame decompresses beyond its declared {raw_size} bytes")
     except zstandard.ZstdError as exc:
         raise FormatError(f"payload: the zstd frame does not decode to its declared {raw_size} bytes "
                           f"(error near payload offset {pos}: {exc})") from None
@@ -221,7 +223,7 @@ def decode_payload(payload: bytes, encoding: str, layout: Layout, limits: Limits
     now 199 MB in 0.53 s (zeros: 166 MB), file bytes included (tools/bench/attacks.py's child, old vs new code).
     """
     if encoding not in ENCODINGS:
-        raise FormatError(f"payload: unknown encoding {encoding!r}")
+        raise VersionError(f"payload: unknown encoding {encoding!r}")
     blob = decompress(payload, layout.size, limits)
     if bytes(blob[:len(layout.prefix)]) != layout.prefix:
         raise FormatError("payload: safetensors header does not match the header's tensor index "
@@ -241,6 +243,8 @@ def decode_payload(payload: bytes, encoding: str, layout: Layout, limits: Limits
                 out[r.name] = RawTensor(r.dtype, r.shape, bytes(data))
                 del data
             else:
+                if r.dtype == "BOOL":
+                    check_bool(region, f"payload: tensor {r.name!r}")
                 out[r.name] = RawTensor(r.dtype, r.shape, bytes(region))
             region.release()
     finally:
