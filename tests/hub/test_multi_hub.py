@@ -1,5 +1,6 @@
 """A clone of several sources through the Hub: build against hf:// references, push, and on another machine (empty
-cache, no token) pull, inspect, evaluate per functionality, remove a module and apply what is left."""
+cache, no token) pull, inspect, evaluate per functionality, remove a module (from the hf:// spec) and apply what is
+left."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def test_two_sources_push_pull_eval_remove(hf_env, run_child, tmp_path):
     assert ev["functionalities"][1]["source"].startswith("org/lenet5-a@")
 
     one = tmp_path / "one.pncd"
-    got = run_child("cli", "remove", str(dest), "--source", "org/lenet5-a", "-o", str(one), "--json", env=env)
+    got = run_child("cli", "remove", f"hf://org/clone-multi@{commit}", "--source", "org/lenet5-a", "-o", str(one),
+                    "--json", env=env)  # a hub spec, as every command takes
     assert got.returncode == 0, got
     assert [m["classes"] for m in json.loads(got.stdout)["modules"]] == [["8", "9"]]
     got = run_child("cli", "apply", str(one), "--eval-data", "digits", "--json",
