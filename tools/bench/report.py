@@ -458,8 +458,8 @@ def write_results_md(results: Path = RESULTS, path: Path = RESULTS_MD) -> Path:
         out += ["## Verdict (PNC (full) against the baselines and PEFT; the issue's goals)", ""]
         out += [f"- {v}" for v in verdicts] + [""]
         out += ["What was tried on the builder to reach the goals (negative weight, routing calibration recall, a "
-                "Mahalanobis novelty term, inversion negatives, steps) is measured and recorded in the builder's "
-                "configuration docs (`pnc_pack/builder/config.py`) and in `results/mnist_pnc.md`; the rows above are "
+                "Mahalanobis novelty term, inversion negatives, steps) is measured and recorded in the builder "
+                "notes (`docs/builder-notes.md`) and in `results/mnist_pnc.md`; the rows above are "
                 "the builder's defaults as recorded in each table's `pnc_config`.", ""]
     for f in paper + other:
         try:

@@ -11,7 +11,7 @@ For each single-module clone delta, on the test split of ``--data``:
   seed in the delta's provenance), so the row at the builder's own recall gives the delta's own numbers back.
 
 Nothing is retrained: this asks "what would the same clone do at another operating point", which is how the
-recall defaults were chosen (pnc_pack/builder/config.py). By default it reads the paper benchmark's PNC deltas:
+recall defaults were chosen (docs/builder-notes.md). By default it reads the paper benchmark's PNC deltas:
 
     python -m tools.bench routing --data idx:data/mnist --seeds 0,1,2 --setting M
     python -m tools.bench routing --data idx:data/mnist path/to/clone.pncd ...
