@@ -24,13 +24,14 @@ import sys
 from pathlib import Path
 
 import msgpack
+import zstandard
 
 from pnc_pack.format import canonical, container
 from pnc_pack.format.codec import decode, dumps
-from pnc_pack.format.delta import LabelEntry, Mask
+from pnc_pack.format.delta import Mask
 from pnc_pack.format.header import build_header
-from pnc_pack.format.limits import DIGEST_SIZE, MAGIC, PREAMBLE_SIZE, SIGNING_CONTEXT
-from pnc_pack.format.payload import encode_payload
+from pnc_pack.format.limits import DIGEST_SIZE, MAGIC, SIGNING_CONTEXT
+from pnc_pack.format.payload import ZSTD_MAGIC, encode_payload, plan
 from pnc_pack.format.signing import fingerprint, private_key_from_seed, public_key_bytes, public_key_pem, sign
 from pnc_pack.format.summary import summarize
 from pnc_pack.format.testing import make_delta, random_tensor
@@ -111,6 +112,23 @@ def valid_vectors() -> dict[str, tuple[str, bytes]]:
     out["valid-newer-minor-optional-fields"] = (
         "minor 1 (newer than 1.0) with unknown fields listed in optional_fields: accepted, fields ignored",
         forge(h, p, minor=1))
+    h, p = parts(base)
+    h["version"] = [1, 1]
+    h["optional_fields"] = ["metrics", "modules.*.unused"]
+    out["valid-newer-minor-listed-known-field"] = (
+        "minor 1 listing a field this reader knows ('metrics') and a path no field has: both have no effect (§9)",
+        forge(h, p, minor=1))
+    h, p = parts(base)
+    h["target"]["arch"] = "zz-unregistered"
+    h["modules"][0]["adapter_kind"] = "zz-unregistered-adapter"
+    h["classifier_kind"] = "zz-unregistered-classifier"
+    h["labels"][0].update(name="\u202eright-to-left override, not a control character")
+    h["labels"][1].update(name="")
+    h["labels"][2].update(name="n" * 255, class_index=2**64 - 1)
+    h["modules"][0]["masks"][0]["layer"] = "l" * 255
+    out["valid-unregistered-names"] = (
+        "names no registry knows (arch, kinds: checked when applied, not read), a 255-character label and layer "
+        "name, an empty label name, U+202E in a label name, a class index of 2^64-1", forge(h, p))
     return out
 
 
@@ -231,6 +249,62 @@ def invalid_vectors() -> dict[str, tuple[str, str, bytes]]:
                 "tensor-too-large", "a tensor of 2^62 elements")
     with_header(lambda h: h["payload"].update(raw_size=h["payload"]["raw_size"] + 8), "FormatError",
                 "raw-size-mismatch", "raw_size 8 bytes more than the tensor index implies")
+    # issue 20: whole-string grammars, integers that are not bool or float, names past max_name, reference types
+    with_header(lambda h: h["modules"][0]["source"].update(commit=h["modules"][0]["source"]["commit"] + "\n"),
+                "ReferenceError", "commit-trailing-newline", "a source commit of 40 hex digits and a newline")
+    with_header(lambda h: h["labels"][0].update(model="target\n"), "FormatError", "label-model-trailing-newline",
+                "a label model 'target' and a newline")
+    with_header(lambda h: (h["classifier_tensors"].__setitem__(0, "bias\n"), h["tensors"].__setitem__(
+        "classifier.bias\n", h["tensors"].pop("classifier.bias"))), "FormatError", "tensor-name-trailing-newline",
+        "the tensor 'classifier.bias' renamed with a trailing newline in both places")
+    with_header(lambda h: h["payload"].update(encoding="zstd+bytegroup\n"), "VersionError",
+                "encoding-trailing-newline", "payload encoding 'zstd+bytegroup' and a newline: not a known encoding")
+    with_header(lambda h: h.update(version=[True, 0]), "FormatError", "version-bool", "header version [true, 0]")
+    with_header(lambda h: h.update(version=[1.0, 0]), "FormatError", "version-float", "header version [1.0, 0]")
+    with_header(lambda h: h["target"]["files"]["config.json"].update(size=True), "FormatError", "file-size-bool",
+                "a pinned file size of true")
+    with_header(lambda h: h["target"].update(commit=h["target"]["commit"].encode()), "FormatError",
+                "ref-commit-not-a-string", "a commit stored as bin: a wrong type is FormatError, also in a reference")
+    with_header(lambda h: h["labels"][0].update(name="n" * 256), "LimitError", "label-name-too-long",
+                "a label name of 256 characters (max_name is 255)")
+    with_header(lambda h: (h["classifier_tensors"].__setitem__(0, "b" * 256), h["tensors"].__setitem__(
+        "classifier." + "b" * 256, h["tensors"].pop("classifier.bias"))), "LimitError", "tensor-name-too-long",
+        "a tensor name of 256 characters, in the index and the classifier's list")
+    with_header(lambda h: h["target"]["files"].update({"f" * 256: h["target"]["files"]["config.json"]}),
+                "ReferenceError", "file-name-too-long", "a pinned file name of 256 characters (a reference rule)")
+    # issue 20: the ambiguities the spec now settles
+    with_header(lambda h: h["labels"][0].update(name="digit \u009b0"), "FormatError", "label-name-c1-control",
+                "a label name holding U+009B (a C1 control character)")
+    with_header(lambda h: h.update(optional_fields=["release_notes"]), "FormatError", "optional-fields-in-1.0",
+                "a 1.0 file whose optional_fields is not []")
+    with_header(lambda h: h.update(version=[1, 1], optional_fields=["modules.0.quantization"],
+                                   modules=[{**h["modules"][0], "quantization": 1}]),
+                "FormatError", "optional-field-index-path", "minor 1 listing 'modules.0.quantization': not a path "
+                "(an array index is always '*' in a path)", minor=1)
+    with_header(lambda h: h.update(version=[1, 1], optional_fields=["a.b"], **{"a.b": 1}), "FormatError",
+                "optional-field-dotted-key", "minor 1 with an unknown top-level key 'a.b' listed as 'a.b': a key that "
+                "is not a field name is never ignorable", minor=1)
+    add("truncated-digest", "FormatError", "cut in the middle of the digest (check 5: a short file is FormatError)",
+        good[:c.signed_size + 10])
+    bool_delta = make_delta(1)
+    bool_mod = dataclasses.replace(bool_delta.modules[0], adapter={
+        **bool_delta.modules[0].adapter, "gate": random_tensor("BOOL", (4,), seed=5)})
+    bool_delta = dataclasses.replace(bool_delta, modules=(bool_mod,))
+    h, p = parts(bool_delta, "zstd")
+    blob = bytearray(zstandard.ZstdDecompressor().decompress(p))
+    gate = next(r for r in plan({n: (e["dtype"], tuple(e["shape"])) for n, e in h["tensors"].items()}).regions
+                if r.name == "modules.0.adapter.gate")
+    blob[gate.start] = 2
+    add("bool-not-0-or-1", "FormatError", "a BOOL tensor element stored as the byte 2",
+        forge(h, zstandard.ZstdCompressor(level=9, write_content_size=True).compress(bytes(blob))))
+    h, p = parts(base)
+    n = (1 << 27) + 64
+    h["tensors"]["classifier.bias"] = {"dtype": "U8", "shape": [n]}
+    raw = plan({k: (e["dtype"], tuple(e["shape"])) for k, e in h["tensors"].items()}).size
+    h["payload"]["raw_size"] = raw
+    single = ZSTD_MAGIC + bytes([0xA0]) + raw.to_bytes(4, "little") + b"\x01\x00\x00"
+    add("zstd-single-segment-window", "LimitError", "a single-segment frame: its window is its content size, "
+        f"{raw} bytes, over 2^27", forge(h, single))
     # payload
     h, p = parts(base)
     add("payload-trailing-data", "FormatError", "a byte after the zstd frame", forge(h, p + b"\x00"))
