@@ -16,10 +16,8 @@ from pnc_pack.errors import FormatError, LimitError, PncError
 from pnc_pack.format import canonical
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from tools import fuzz_target as ft  # noqa: E402
+from tools import fuzz_target as ft
 
 SEEDS = [b"\x01" + p.read_bytes() for p in sorted((ROOT / "spec" / "vectors").glob("*.pncd"))
          if p.stat().st_size < 20000]

@@ -11,7 +11,7 @@ import pytest
 
 from pnc_pack.cli import main
 from pnc_pack.format import codec
-from tests.multi_fixtures import TINY_CLI, source2  # noqa: F401 (a fixture)
+from tests.multi_fixtures import TINY_CLI
 
 
 def _run(capsys, *args):
@@ -85,22 +85,28 @@ def test_usage_errors_are_one_line(files, capsys, zoo, source2):
     assert rc == 2 and "class 6" in err
 
 
+# Small selection sizes (the defaults are 200 anchors x 100 masks; D_t of 8 and 9 at data fraction 0.5 has 144 images),
+# and no negatives in the builds that follow: what is checked here is the selection, not the clone's quality.
+SELECT_CLI = ["--select-source", "--select-anchors", "40", "--select-masks", "10", "--set", "neg_weight=0"]
+
+
 def test_select_source_prints_scores_and_builds_from_the_best(files, capsys, zoo, source2):
     rc, out, _ = _run(capsys, "build", "--source", zoo["source"], "--source", source2, "--clone-classes", "8,9",
-                      "--select-source", "--target", zoo["target"], "--data", "digits", *TINY_CLI,
+                      *SELECT_CLI, "--target", zoo["target"], "--data", "digits", *TINY_CLI,
                       "-o", files / "sel.pncd", "--json")
     assert rc == 0
     r = json.loads(out)
     sel = r["selection"]
     assert len(sel["scores"]) == 2 and sel["best"] == max(range(2), key=lambda i: sel["scores"][i])
+    assert sel["anchors"] == 40
     d = codec.load(files / "sel.pncd")
     assert d.modules[0].source.path == sel["chosen"] and d.metrics["selection"]["scores"] == sel["scores"]
     rc, out, _ = _run(capsys, "build", "--source", zoo["source"], "--source", source2, "--clone-classes", "8,9",
-                      "--select-source", "--target", zoo["target"], "--data", "digits", *TINY_CLI,
+                      *SELECT_CLI, "--target", zoo["target"], "--data", "digits", *TINY_CLI,
                       "-o", files / "sel2.pncd")
     assert rc == 0 and "<- chosen" in out and (files / "sel2.pncd").read_bytes() == (files / "sel.pncd").read_bytes()
     rc, out, _ = _run(capsys, "build", "--source", zoo["source"], "--source", source2, "--clone-classes", "8,9",
-                      "--select-source", "--select-by", "accuracy", "--target", zoo["target"], "--data", "digits",
+                      *SELECT_CLI, "--select-by", "accuracy", "--target", zoo["target"], "--data", "digits",
                       *TINY_CLI, "-o", files / "sel3.pncd", "--json")
     sel = json.loads(out)["selection"]
     acc = [d["dt_accuracy"] for d in sel["details"]]

@@ -73,6 +73,6 @@ def test_select_source_scores_every_candidate(zoo, digits, source2):
 
 def test_build_selected_builds_from_the_chosen_source_only(zoo, digits, source2):
     delta, sel = build_selected(zoo["target"], [zoo["source"], source2], digits, [8, 9], seed=0, max_anchors=40,
-                                select_masks=10, **TINY)
+                                select_masks=10, neg_weight=0, **TINY)
     assert delta.modules[0].source.path == sel.candidates[sel.best]
     assert delta.metrics["selection"]["scores"] == [round(s, 6) for s in sel.scores]

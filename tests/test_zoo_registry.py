@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from pnc_pack.errors import ArchitectureError
-from pnc_pack.zoo import ZooModel, build_model, get_arch, list_archs, mark, register_arch
-from pnc_pack.zoo import registry
+from pnc_pack.zoo import ZooModel, build_model, get_arch, list_archs, mark, register_arch, registry
 
 
 class ToyNet(ZooModel):

@@ -12,13 +12,37 @@ import click
 from pnc_pack.cli._common import emit_json, json_option
 
 
+def _push_options(what: str, default_message: str):
+    """The options of both push commands (``push`` and ``zoo push``): REPO_ID after the argument ``what`` (a
+    click.argument decorator), --branch, --private, --message, --json."""
+
+    def wrap(f):
+        for option in reversed([
+            what,
+            click.argument("repo_id"),
+            click.option("--branch", default=None, help="Branch to commit to (default: main; created if missing)."),
+            click.option("--private", is_flag=True,
+                         help="Create the repository as private (if it does not exist yet)."),
+            click.option("--message", "-m", default=None, help=f"Commit message (default: {default_message})."),
+            json_option,
+        ]):
+            f = option(f)
+        return f
+
+    return wrap
+
+
+def _echo_commit(repo_id: str, branch: str | None, commit: str, as_json: bool, **more) -> None:
+    """What both push commands print: the commit sha, or with --json the repository, branch, commit and uri."""
+    if as_json:
+        emit_json({"repo_id": repo_id, "branch": branch or "main", "commit": commit,
+                   "uri": f"hf://{repo_id}@{commit}", **more})
+    else:
+        click.echo(commit)
+
+
 @click.command("push")
-@click.argument("delta", type=click.Path(exists=True, dir_okay=False))
-@click.argument("repo_id")
-@click.option("--branch", default=None, help="Branch to commit to (default: main; created if missing).")
-@click.option("--private", is_flag=True, help="Create the repository as private (if it does not exist yet).")
-@click.option("--message", "-m", default=None, help="Commit message (default: generated from the delta).")
-@json_option
+@_push_options(click.argument("delta", type=click.Path(exists=True, dir_okay=False)), "generated from the delta")
 def push_cmd(delta, repo_id, branch, private, message, as_json):
     """Upload the clone delta DELTA to the Hub repository REPO_ID, with a generated model card.
 
@@ -27,11 +51,7 @@ def push_cmd(delta, repo_id, branch, private, message, as_json):
     from pnc_pack.hub import push, settings
 
     commit = push(delta, repo_id, branch=branch, private=private, message=message)
-    if as_json:
-        emit_json({"repo_id": repo_id, "branch": branch or "main", "commit": commit,
-                   "uri": f"hf://{repo_id}@{commit}", "url": f"{settings().endpoint}/{repo_id}/commit/{commit}"})
-    else:
-        click.echo(commit)
+    _echo_commit(repo_id, branch, commit, as_json, url=f"{settings().endpoint}/{repo_id}/commit/{commit}")
 
 
 @click.command("pull")
@@ -52,7 +72,8 @@ def pull_cmd(spec, output, trusted, require_signature, as_json):
     from pnc_pack.refs import sha256_file
 
     keys = [load_public_key(p) for p in trusted]
-    path, commit, delta = pull(spec, output=output, trusted_keys=keys, require_signature=require_signature)
+    pulled = pull(spec, output=output, trusted_keys=keys, require_signature=require_signature)
+    path, commit, delta = pulled.path, pulled.commit, pulled.delta
     if as_json:
         repo_id, revision = parse_spec(spec)
         digest = sha256_file(path)
@@ -70,12 +91,8 @@ def zoo_group():
 
 
 @zoo_group.command("push")
-@click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("repo_id")
-@click.option("--branch", default=None, help="Branch to commit to (default: main).")
-@click.option("--private", is_flag=True, help="Create the repository as private (if it does not exist yet).")
-@click.option("--message", "-m", default=None, help="Commit message.")
-@json_option
+@_push_options(click.argument("model_dir", type=click.Path(exists=True, file_okay=False)),
+              "generated from the model's config")
 def zoo_push_cmd(model_dir, repo_id, branch, private, message, as_json):
     """Publish MODEL_DIR to REPO_ID with a generated model card; prints the commit sha.
 
@@ -84,8 +101,4 @@ def zoo_push_cmd(model_dir, repo_id, branch, private, message, as_json):
     from pnc_pack.hub import publish_model
 
     commit = publish_model(model_dir, repo_id, private=private, message=message, branch=branch)
-    if as_json:
-        emit_json({"repo_id": repo_id, "branch": branch or "main", "commit": commit,
-                   "uri": f"hf://{repo_id}@{commit}"})
-    else:
-        click.echo(commit)
+    _echo_commit(repo_id, branch, commit, as_json)

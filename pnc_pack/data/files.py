@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pnc_pack.errors import DataError
 from pnc_pack.data.dataset import Dataset, digit_names, split_held_out
+from pnc_pack.errors import DataError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 MAX_IMAGES = 2_000_000

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pnc_pack.errors import DataError
 from pnc_pack.data.dataset import Dataset, digit_names, images_from_uint8
+from pnc_pack.errors import DataError
 
 MAX_ITEMS = 10_000_000
 MAX_SIDE = 4096

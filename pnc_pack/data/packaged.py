@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pnc_pack.errors import DataError
 from pnc_pack.data.dataset import Dataset, digit_names, split_held_out
+from pnc_pack.errors import DataError
 
 
 def _missing(package: str, pip_name: str, spec: str) -> DataError:

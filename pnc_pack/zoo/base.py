@@ -56,7 +56,8 @@ def float_arg(name: str, value: Any, lo: float, hi: float) -> float:
 
 
 class ZooModel(nn.Module):
-    """Base class: subclasses set ``blocks`` (nn.ModuleList), ``head``, ``input_shape`` and ``arch_args``.
+    """Base class: subclasses set ``blocks`` (nn.ModuleList), ``head``, ``input_shape`` and ``arch_args`` (the last
+    two through :meth:`set_image_args`).
 
     ``arch`` is the registered name (set by the registry's ``build_model``; subclasses give a default).
     ``arch_args`` holds *every* constructor argument (defaults filled in), so a config or a ModelRef that records
@@ -70,6 +71,16 @@ class ZooModel(nn.Module):
         self.arch_args: dict[str, Any] = {}
         self.input_shape: tuple[int, int, int] = (0, 0, 0)
         self._block_shapes: list[tuple[int, ...]] | None = None
+
+    def set_image_args(self, num_classes: Any, in_channels: Any, image_size: Any, *, min_image_size: int = 8) -> None:
+        """Check the arguments every zoo image classifier takes (an ArchitectureError names a bad one), record them
+        as ``arch_args`` and set ``input_shape`` (square images). An architecture adds its own arguments after,
+        checked with :func:`int_arg` / :func:`float_arg`: ``self.arch_args["width"] = int_arg("width", width, ...)``."""
+        int_arg("num_classes", num_classes, 1, 100_000)
+        int_arg("in_channels", in_channels, 1, 64)
+        int_arg("image_size", image_size, min_image_size, 1024)
+        self.arch_args = {"num_classes": num_classes, "in_channels": in_channels, "image_size": image_size}
+        self.input_shape = (in_channels, image_size, image_size)
 
     # -- the block split ------------------------------------------------------------------------------------------
     @property

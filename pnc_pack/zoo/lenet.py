@@ -22,7 +22,7 @@ from collections import OrderedDict
 
 from torch import nn
 
-from pnc_pack.zoo.base import ZooModel, int_arg, mark
+from pnc_pack.zoo.base import ZooModel, mark
 from pnc_pack.zoo.registry import register_arch
 
 
@@ -32,11 +32,7 @@ class LeNet5(ZooModel):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, image_size: int = 28):
         super().__init__()
-        int_arg("num_classes", num_classes, 1, 100_000)
-        int_arg("in_channels", in_channels, 1, 64)
-        int_arg("image_size", image_size, 12, 1024)
-        self.arch_args = {"num_classes": num_classes, "in_channels": in_channels, "image_size": image_size}
-        self.input_shape = (in_channels, image_size, image_size)
+        self.set_image_args(num_classes, in_channels, image_size, min_image_size=12)
         s = (image_size // 2 - 4) // 2
         self.blocks = nn.ModuleList([
             nn.Sequential(OrderedDict(

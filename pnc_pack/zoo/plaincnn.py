@@ -21,13 +21,8 @@ class PlainCNN(ZooModel):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, image_size: int = 32, width: int = 32):
         super().__init__()
-        int_arg("num_classes", num_classes, 1, 100_000)
-        int_arg("in_channels", in_channels, 1, 64)
-        int_arg("image_size", image_size, 8, 1024)
-        int_arg("width", width, 1, 1024)
-        self.arch_args = {"num_classes": num_classes, "in_channels": in_channels, "image_size": image_size,
-                          "width": width}
-        self.input_shape = (in_channels, image_size, image_size)
+        self.set_image_args(num_classes, in_channels, image_size)
+        self.arch_args["width"] = int_arg("width", width, 1, 1024)
         blocks, c_in = [], in_channels
         for i in range(3):
             c = width * 2**i

@@ -88,13 +88,8 @@ class _ResNet(ZooModel):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, image_size: int = 32, width: int = 64):
         super().__init__()
-        int_arg("num_classes", num_classes, 1, 100_000)
-        int_arg("in_channels", in_channels, 1, 64)
-        int_arg("image_size", image_size, 8, 1024)
-        int_arg("width", width, 1, 1024)
-        self.arch_args = {"num_classes": num_classes, "in_channels": in_channels, "image_size": image_size,
-                          "width": width}
-        self.input_shape = (in_channels, image_size, image_size)
+        self.set_image_args(num_classes, in_channels, image_size)
+        self.arch_args["width"] = int_arg("width", width, 1, 1024)
         stem = nn.Sequential(OrderedDict(
             conv=nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), bn=nn.BatchNorm2d(width),
             relu=mark(nn.ReLU(), width),

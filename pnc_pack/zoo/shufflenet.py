@@ -29,11 +29,9 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
-from collections import OrderedDict
-
 from torch import nn
 
-from pnc_pack.zoo.base import ZooModel, float_arg, int_arg, mark
+from pnc_pack.zoo.base import ZooModel, float_arg, mark
 from pnc_pack.zoo.registry import register_arch
 
 
@@ -85,13 +83,8 @@ class ShuffleNetV2(ZooModel):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, image_size: int = 32, width_mult: float = 1.0):
         super().__init__()
-        int_arg("num_classes", num_classes, 1, 100_000)
-        int_arg("in_channels", in_channels, 1, 64)
-        int_arg("image_size", image_size, 8, 1024)
-        width_mult = float_arg("width_mult", width_mult, 0.05, 4.0)
-        self.arch_args = {"num_classes": num_classes, "in_channels": in_channels, "image_size": image_size,
-                          "width_mult": width_mult}
-        self.input_shape = (in_channels, image_size, image_size)
+        self.set_image_args(num_classes, in_channels, image_size)
+        width_mult = self.arch_args["width_mult"] = float_arg("width_mult", width_mult, 0.05, 4.0)
         c1 = 24
         blocks = [nn.Sequential(OrderedDict(
             conv=nn.Conv2d(in_channels, c1, 3, 1, 1, bias=False), bn=nn.BatchNorm2d(c1), relu=mark(nn.ReLU(), c1),

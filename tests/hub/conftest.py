@@ -12,30 +12,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-
-
-def _load(name: str, file: str):
-    spec = importlib.util.spec_from_file_location(name, HERE / file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-server_mod = _load("pnc_hub_test_server", "server.py")
-netguard = _load("pnc_hub_test_netguard", "netguard.py")
-olah_mod = _load("pnc_hub_test_olah", "olah_mirror.py")
-helpers = _load("pnc_hub_helpers", "hub_helpers.py")
-from pnc_hub_helpers import (  # noqa: E402
-    _CLEARED, DEAD_ENDPOINT, READ_TOKEN, WRITE_TOKEN, ChildResult, HubEnv, child_cmd, write_model)
+from tests.hub import netguard
+from tests.hub import olah_mirror as olah_mod
+from tests.hub import server as server_mod
+from tests.hub.hub_helpers import (
+    _CLEARED,
+    DEAD_ENDPOINT,
+    READ_TOKEN,
+    WRITE_TOKEN,
+    ChildResult,
+    HubEnv,
+    child_cmd,
+    write_model,
+)
 
 
 @pytest.fixture(autouse=True)

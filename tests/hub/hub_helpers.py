@@ -1,4 +1,4 @@
-"""Helpers shared by the hub tests (loaded by conftest as the module ``pnc_hub_helpers``)."""
+"""Helpers shared by the hub tests (``from tests.hub.hub_helpers import ...``)."""
 
 from __future__ import annotations
 

@@ -26,27 +26,13 @@ it). The request body is always read in full, even on unknown routes, so keep-al
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.hub import server_repo as store
 
-def _sibling(name: str):
-    """tests/hub/server_repo.py, loaded by path (tests/hub is not a package)."""
-    mod_name = f"pnc_hub_{name}"
-    if mod_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(mod_name, Path(__file__).resolve().parent / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[mod_name]
-
-
-store = _sibling("server_repo")
 HttpError, Repo, Commit, git_blob_sha1 = store.HttpError, store.Repo, store.Commit, store.git_blob_sha1
 LOOPBACK = "127.0.0.1"
 
@@ -256,7 +242,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes --------------------------------------------------------------------------------------------------
     def _route(self, method: str, parts: list[str], query: dict, body: bytes) -> None:
-        hub = self.server_hub
         if parts[:3] == ["api", "repos", "create"] and method == "POST":
             return self._create_repo(json.loads(body or b"{}"))
         if parts[:2] == ["api", "validate-yaml"] and method == "POST":
