@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from pnc_pack.errors import FormatError, IntegrityError, LimitError, PncError, SignatureError, VersionError
+from pnc_pack.errors import FormatError, IntegrityError, PncError, SignatureError, VersionError
 from pnc_pack.format import codec, container
 from pnc_pack.format.payload import bounded_decompress
 
