@@ -7,17 +7,11 @@ import pnc_pack.hub as hub_api
 from pnc_pack.format import codec
 
 
-def test_build_push_pull_apply_through_the_hub(hf_env, run_child, tmp_path, monkeypatch):
+def test_build_push_pull_apply_through_the_hub(hf_env, run_child, zoo, digits):
     from pnc_pack.api.build import build_clone
-    from pnc_pack.data import load_dataset
-    from pnc_pack.zoo.pretrained import save_pretrained
-    from pnc_pack.zoo.training import train_model
 
-    digits = load_dataset("digits")
-    for name, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
-        model, config = train_model("lenet5", None, digits, classes, epochs=3, seed=0)
-        folder = save_pretrained(model, config, tmp_path / "zoo" / name)
-        hub_api.publish_model(folder, f"org/lenet5-{name}")
+    for name in ("target", "source"):  # the conftest's LeNet-5 target (digits 0-4) and source (5-9)
+        hub_api.publish_model(zoo[name], f"org/lenet5-{name}")
     # a branch name is resolved to its commit at build time; the delta stores the commit and the file hashes
     delta = build_clone("hf://org/lenet5-target", "hf://org/lenet5-source@main", digits, [5], seed=0,
                         steps=20, retune_steps=5, masks_per_anchor=10, data_fraction=0.5, pool_size=2000)

@@ -12,16 +12,12 @@ from pnc_pack.format import codec
 TINY = dict(steps=10, retune_steps=2, masks_per_anchor=4, pool_size=500, data_fraction=0.5)
 
 
-def test_two_sources_push_pull_eval_remove(hf_env, run_child, tmp_path):
+def test_two_sources_push_pull_eval_remove(hf_env, run_child, tmp_path, zoo, source2, digits):
     from pnc_pack.api.build import build_multi
-    from pnc_pack.data import load_dataset
-    from pnc_pack.zoo.pretrained import save_pretrained
-    from pnc_pack.zoo.training import train_model
 
-    digits = load_dataset("digits")
-    for name, classes in (("target", [0, 1, 2, 3, 4]), ("a", [5, 6, 7]), ("b", [7, 8, 9])):
-        model, config = train_model("lenet5", None, digits, classes, epochs=2, seed=0)
-        hub_api.publish_model(save_pretrained(model, config, tmp_path / "zoo" / name), f"org/lenet5-{name}")
+    # the conftest's LeNet-5 models: the target (digits 0-4), a source of 5-9 and one of 7-9
+    for name, folder in (("target", zoo["target"]), ("a", zoo["source"]), ("b", source2)):
+        hub_api.publish_model(folder, f"org/lenet5-{name}")
     delta = build_multi("hf://org/lenet5-target", [("hf://org/lenet5-a@main", [5, 6]), ("hf://org/lenet5-b", [8, 9])],
                         digits, seed=0, **TINY)
     assert not delta.has_local_refs and [m.source.repo_id for m in delta.modules] == ["org/lenet5-a", "org/lenet5-b"]
