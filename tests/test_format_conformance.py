@@ -3,7 +3,6 @@ and structure-aware mutants found them lenient, crashing or disagreeing with the
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,8 @@ from pnc_pack.format.signing import private_key_from_seed, sign, sign_bytes, sig
 from pnc_pack.format.testing import make_delta
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from tools import mutate  # noqa: E402
+from tools import mutate
 
 VECTORS = ROOT / "spec" / "vectors"
 INDEX = {v["file"]: v for v in json.loads((VECTORS / "index.json").read_text())["vectors"]}

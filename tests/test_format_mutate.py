@@ -3,14 +3,8 @@ must be the spec's (issue 20 item 7). A seeded sample here (the whole run, about
 ``python -m tools.mutate``)."""
 
 import collections
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tools import mutate  # noqa: E402
+from tools import mutate
 
 
 def test_a_seeded_sample_of_mutants_gets_the_spec_verdict():
