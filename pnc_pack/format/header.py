@@ -4,10 +4,13 @@
 returns a :class:`ParsedHeader` from which, with the payload's tensors, the CloneDelta is assembled.
 
 Compatibility (spec: "Compatibility"): every map of the schema has a fixed set of keys. A key this reader does not
-know is an error, unless the file's minor version is newer than ours *and* the key's path is listed in the header's
-``optional_fields`` (paths like ``"modules.*.quant"``, ``"*"`` standing for any array index or tensor name); such
-keys are ignored and reported. A change that old readers must not ignore is announced in ``required_features``;
-this reader knows none, so any entry there is refused with VersionError.
+know is an error, unless the file's minor version is newer than ours *and* the key is a field name whose path is
+listed in the header's ``optional_fields`` (paths like ``"modules.*.quant"``, ``"*"`` standing for any array index
+or tensor name; ``[]`` in a 1.0 file); such keys are ignored and reported. A change that old readers must not ignore
+is announced in ``required_features``; this reader knows none, so any entry there is refused with VersionError.
+
+The rules of one value (types, names, grammars) are in rules.py, shared with the writer; the checks run in the
+spec's order (§4.8), so a file that breaks several rules always gets the class of the first.
 """
 
 from __future__ import annotations
