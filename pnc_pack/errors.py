@@ -18,6 +18,8 @@ code  meaning
 5     a referenced model is missing or its files do not match the pins
 6     incompatible model: architecture not registered, shapes do not fit
 7     training / building failed
+8     a deployment gate failed (``apply --min-ori/--min-tar/--max-ori-drop``): the clone may not go out
+9     export failed its check (the ONNX graph does not answer like torch); nothing was written
 10    hub error (generic)
 11    hub: repository, revision or file not found
 12    hub: unauthorised / forbidden
@@ -104,6 +106,25 @@ class BuildError(PncError, RuntimeError):
     """Training or building a clone failed."""
 
     exit_code = 7
+
+
+class GateError(PncError, RuntimeError):
+    """A deployment gate failed: a measured accuracy is below its minimum (or the drop above its maximum).
+
+    ``gates`` holds every gate's record (name, limit, measured value, passed) and ``measured`` every value."""
+
+    exit_code = 8
+
+    def __init__(self, message: str, *, gates: list | None = None, measured: dict | None = None):
+        super().__init__(message)
+        self.gates = list(gates or [])
+        self.measured = dict(measured or {})
+
+
+class ExportError(PncError, RuntimeError):
+    """An export failed its check (e.g. onnxruntime does not answer like torch); nothing was written."""
+
+    exit_code = 9
 
 
 class HubError(PncError, OSError):

@@ -18,7 +18,9 @@ Keeping one linear layer per module makes modules removable without touching the
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
+import threading
 
 import torch
 import torch.nn.functional as F
@@ -85,19 +87,42 @@ def load_module_tensors(module: nn.Module, tensors: dict, where: str) -> None:
     module.load_state_dict(tensors, strict=True)
 
 
+_ACTIVE: contextvars.ContextVar[dict] = contextvars.ContextVar("pnc_pack_masks", default={})
+_HOOK_LOCK = threading.Lock()
+
+
+def _mask_hook(module, inp, out):
+    m = _ACTIVE.get().get(id(module))
+    if m is None:
+        return None
+    if getattr(module, "pnc_mask_dim", 1) == -1:  # channels-last (zoo.base.mark): filters on the last dim
+        return out * m.view(*([1] * (out.dim() - 1)), -1)
+    return out * m.view(1, -1, *([1] * (out.dim() - 2)))
+
+
+def _ensure_hook(module: nn.Module) -> None:
+    with _HOOK_LOCK:
+        if not any(h is _mask_hook for h in module._forward_hooks.values()):
+            module.register_forward_hook(_mask_hook)
+
+
 @contextlib.contextmanager
 def masked(model: nn.Module, masks: dict):
-    """Within the block, the outputs of ``model``'s mask points are multiplied by ``masks[name]`` on dim 1.
+    """Within the block, the outputs of ``model``'s mask points are multiplied by ``masks[name]`` on dim 1 (on the
+    last dim for a point marked channels-last: ``zoo.base.mark(..., dim=-1)``).
 
-    Hooks are added for the duration only, so a source shared by several modules (or used unmasked) is unaffected.
+    Each mask point carries one permanent forward hook that does nothing unless the *current context* (a
+    ``contextvars`` variable: per thread) names a mask for it; this block sets that mask for its own thread only.
+    So a source shared by several modules, used unmasked, or run by several threads at once (a served model) is
+    never masked by another caller's block, and no hook is added or removed while another thread runs forward.
     """
-    handles = []
+    active = dict(_ACTIVE.get())
+    for name, m in masks.items():
+        module = model.get_submodule(name)
+        _ensure_hook(module)
+        active[id(module)] = m
+    token = _ACTIVE.set(active)
     try:
-        for name, m in masks.items():
-            module = model.get_submodule(name)
-            shape = lambda out, m=m: m.view(1, -1, *([1] * (out.dim() - 2)))  # noqa: E731
-            handles.append(module.register_forward_hook(lambda mod, inp, out, m=m, s=shape: out * s(out)))
         yield
     finally:
-        for h in handles:
-            h.remove()
+        _ACTIVE.reset(token)
