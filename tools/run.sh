@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One entry point for the README's commands. Sets up .venv on first use (torch pinned to the CPU build), then runs
+# One entry point for the README's commands. Sets up .venv on first use (torch==2.13.0; set PNC_PACK_TORCH_INDEX for
+# the CPU build, see the README's Quickstart), then runs
 #   bash tools/run.sh demo [ARGS]   the main job: pnc-pack demo
 #   bash tools/run.sh test [ARGS]   the whole test suite
 #   bash tools/run.sh lint [ARGS]   ruff over the package, tests and tools (settings in pyproject.toml)
@@ -13,7 +14,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt "torch==2.13.0"
+  echo "run.sh: setting up $VENV (torch 2.13.0 and pnc-pack's dependencies; about 100 s, once)..." >&2
+  # PNC_PACK_TORCH_INDEX=https://download.pytorch.org/whl/cpu takes torch from there: the CPU build, where a plain
+  # PyPI install of torch==2.13.0 on Linux x86-64 resolves to the CUDA build and its gigabytes of nvidia-* packages.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt \
+    ${PNC_PACK_TORCH_INDEX:+--index-url "$PNC_PACK_TORCH_INDEX"} "torch==2.13.0"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench,lint]"
   echo "$want" > "$stamp"
 fi
