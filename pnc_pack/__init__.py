@@ -34,6 +34,7 @@ _LAZY = {
     "apply": "pnc_pack.api.model",
     "ClonedModel": "pnc_pack.api.model",
     "load_cloned": "pnc_pack.clone.export",
+    "export_onnx": "pnc_pack.clone.onnx_export",
     "push": "pnc_pack.hub",
     "pull": "pnc_pack.api.specs",
     "PulledDelta": "pnc_pack.hub",

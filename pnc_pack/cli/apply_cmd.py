@@ -26,13 +26,28 @@ from pnc_pack.cli._common import emit_json, json_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="With --repair-data: write the repaired delta here (same references, provenance marked).")
 @click.option("--eval-data", default=None, help="Dataset spec to evaluate Ori / Tar / Avg on (its test split).")
+@click.option("--min-ori", type=click.FloatRange(0, 100), default=None,
+              help="Gate: lowest Ori accepted, in percent (needs --eval-data).")
+@click.option("--min-tar", type=click.FloatRange(0, 100), default=None,
+              help="Gate: lowest Tar accepted, in percent (needs --eval-data).")
+@click.option("--max-ori-drop", type=click.FloatRange(0, 100), default=None,
+              help="Gate: most Ori may fall below the unmodified target's, in percentage points (needs --eval-data).")
+@click.option("--export-onnx", "onnx_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the clone as one ONNX graph here (and a sidecar FILE.json), checked with onnxruntime first.")
+@click.option("--onnx-opset", type=click.IntRange(13, 21), default=17, show_default=True)
+@click.option("--onnx-atol", type=click.FloatRange(0), default=1e-4, show_default=True,
+              help="ONNX check: allowed max |onnx - torch| is atol + rtol * max |torch|.")
+@click.option("--onnx-rtol", type=click.FloatRange(0), default=1e-4, show_default=True)
 @json_option
 def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, export_dir, repair_data,
-              repair_epochs, repair_samples, output, eval_data, as_json):
+              repair_epochs, repair_samples, output, eval_data, min_ori, min_tar, max_ori_drop, onnx_path, onnx_opset,
+              onnx_atol, onnx_rtol, as_json):
     """Rebuild the cloned model from DELTA (a file or hf://REPO[@REV]) and the models it pins.
 
     Every referenced file's size and sha256 is checked before any tensor is read; pretrained weights are never
-    written. Optionally evaluate, repair-finetune (adapters and classifier only), and export the offline model.
+    written. Optionally evaluate, repair-finetune (adapters and classifier only), gate, and export the offline
+    model or an ONNX graph. Gates (--min-ori, --min-tar, --max-ori-drop, in percent) and the ONNX check run before
+    anything is written: a failed gate exits with code 8, a failed ONNX check with 9, and nothing is written.
     """
     import time
 
@@ -44,6 +59,14 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
 
     if output and not repair_data:
         raise UsageError("-o/--output writes a repaired delta: it needs --repair-data")
+    gates = {k: v for k, v in (("min_ori", min_ori), ("min_tar", min_tar), ("max_ori_drop", max_ori_drop))
+             if v is not None}
+    if gates and not eval_data:
+        raise UsageError("--min-ori, --min-tar and --max-ori-drop are measured on --eval-data: give it")
+    if onnx_path:
+        from pnc_pack.clone.onnx_export import _modules
+
+        _modules()  # the optional extra is there, before any long work
     keys = [load_public_key(k) for k in trusted]
     t0 = time.perf_counter()
     d = open_delta(delta)
@@ -54,28 +77,58 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
                     "modules": [{"source": m.source.short(), "R": m.target_position, "R_s": m.source_position}
                                 for m in d.modules],
                     "target": d.target.short(), "trainable_parameters": sum(p.numel() for p in cloned.trainable_parameters())}
+    repaired = None
     with progress() as p:
         if repair_data:
             from pnc_pack.clone.repair import repair, repaired_delta
             from pnc_pack.data import load_dataset
-            from pnc_pack.format import codec
 
             result = repair(cloned, load_dataset(repair_data), epochs=repair_epochs, samples=repair_samples,
                             progress=p)
             report["repair"] = {"samples": result.samples, "epochs": result.epochs, "before": result.before,
                                 "after": result.after, "losses": result.losses}
             if output:
-                codec.save(repaired_delta(cloned, result, repair_data), output)
-                report["repair"]["output"] = output
+                repaired = repaired_delta(cloned, result, repair_data)
         if eval_data:
             from pnc_pack.clone.evaluate import evaluate_delta_model
             from pnc_pack.data import load_dataset
 
-            report["eval"] = evaluate_delta_model(cloned, load_dataset(eval_data))
+            eval_set = load_dataset(eval_data)
+            report["eval"] = evaluate_delta_model(cloned, eval_set)
+    if gates:  # before anything is written
+        from pnc_pack.clone.gates import check_gates
+        from pnc_pack.errors import GateError
+
+        try:
+            report["gates"] = check_gates(cloned, eval_set, evaluation=report["eval"], **gates)
+        except GateError as exc:
+            report["gates"] = {"unit": "percent", "measured": exc.measured, "gates": exc.gates, "passed": False}
+            if as_json:
+                emit_json(report)
+            raise
+    onnx = None
+    if onnx_path:  # built and checked with onnxruntime before anything is written
+        from pnc_pack.clone.onnx_export import build_onnx
+
+        samples = None
+        if eval_data:
+            from pnc_pack.clone.evaluate import labelled_split
+
+            samples = labelled_split(cloned, eval_set)[0]
+        onnx = build_onnx(cloned, samples=samples, opset=onnx_opset, atol=onnx_atol, rtol=onnx_rtol)
+    if repaired is not None:
+        from pnc_pack.format import codec
+
+        codec.save(repaired, output)
+        report["repair"]["output"] = output
     if export_dir:
         from pnc_pack.clone.export import export_cloned
 
         report["export"] = {"path": export_dir, "bytes": export_cloned(cloned, export_dir)}
+    if onnx is not None:
+        model_path, side = onnx.write(onnx_path)
+        report["onnx"] = {"path": str(model_path), "sidecar": str(side), "bytes": len(onnx.model),
+                          "opset": onnx_opset, **onnx.sidecar["check"]}
     if as_json:
         emit_json(report)
         return
@@ -93,3 +146,11 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
         click.echo("eval: " + "\n".join(eval_lines(e)))
     if "export" in report:
         click.echo(f"exported the offline model to {export_dir} ({report['export']['bytes']} bytes)")
+    if "gates" in report:
+        click.echo("gates passed: " + ", ".join(f"{g['flag']} {g['limit']:g} (measured {g['measured']:.2f})"
+                                                for g in report["gates"]["gates"]))
+    if "onnx" in report:
+        o = report["onnx"]
+        click.echo(f"exported ONNX (opset {o['opset']}) to {o['path']} ({o['bytes']} bytes) and {o['sidecar']}: "
+                   f"onnxruntime vs torch on {o['samples']} samples: max |diff| {o['max_abs_diff']:.3g} "
+                   f"(allowed {o['allowed']:.3g}), argmax agreement {100 * o['argmax_agreement']:.2f}%")

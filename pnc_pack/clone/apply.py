@@ -102,3 +102,19 @@ def assemble(delta: CloneDelta, target_dir: PathLike, source_dirs: Sequence[Path
     if device is not None:
         cloned.to(device)
     return cloned.eval()
+
+
+def load_sources(refs: Sequence[ModelRef], source_dirs: Sequence[PathLike], device=None) -> list:
+    """[(source, config)] for modules being added to a loaded clone (``ClonedModel.attach``): every file of every
+    source read and checked against its pins before any is parsed; a source pinned twice is loaded once."""
+    from pnc_pack.zoo.pretrained import load_pretrained, read_models
+
+    jobs: dict[tuple, tuple[Path, ModelRef]] = {}
+    keys = []
+    for ref, folder in zip(refs, source_dirs):
+        keys.append((str(Path(folder).resolve()), ref.uri()))
+        jobs.setdefault(keys[-1], (Path(folder), ref))
+    files = dict(zip(jobs, read_models(list(jobs.values()))))
+    loaded = {key: load_pretrained(folder, ref, device=device, files=files.pop(key))
+              for key, (folder, ref) in jobs.items()}
+    return [loaded[k] for k in keys]

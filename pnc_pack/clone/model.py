@@ -152,7 +152,8 @@ class ClonedNetwork(nn.Module):
                 b.adapter.to(device).train(self.training)
                 b.head.to(device).train(self.training)
             labels = None
-            if live.output_labels is not None and new_labels is not None:
+            if live.output_labels is not None and (new_labels is not None or not new_sources):
+                new_labels = () if new_labels is None else new_labels
                 n_old = sum(1 for lab in live.delta.labels if lab.model == "target")
                 old_by_module, start = [], n_old
                 for b in live.branches:
