@@ -108,6 +108,16 @@ class BuildError(PncError, RuntimeError):
     exit_code = 7
 
 
+class RankError(BuildError):
+    """A distributed build stopped: another rank raised, died or stopped answering. The message names the rank and
+    the cause; ``exit_code`` is the failing rank's own (7 when it died)."""
+
+    def __init__(self, message: str, *, rank: int = -1, exit_code: int = 7):
+        super().__init__(message)
+        self.rank = rank
+        self.exit_code = exit_code
+
+
 class GateError(PncError, RuntimeError):
     """A deployment gate failed: a measured accuracy is below its minimum (or the drop above its maximum).
 

@@ -128,6 +128,18 @@ class _SourceOnTarget(torch.nn.Module):
         return self.source.features(self._fit(x))
 
 
+def train_position(p: S.Problem, cfg: BuildConfig, seed: int, R: int, progress=None, task=None):
+    """One insertion position R from fresh, seeded by (seed, R) alone: (branch, held-out report)."""
+    torch.manual_seed(seed * 1009 + R)
+    gen = torch.Generator().manual_seed(seed * 7919 + R)
+    br = S.fresh_branch(p, R, cfg)
+    S.train(p, br, cfg, cfg.steps, gen, progress, task)
+    report = S.held_out_loss(p, br, cfg)
+    if br.scores:
+        report["mask_density_soft"] = round(float(torch.cat([(v > 0).float() for v in br.scores.values()]).mean()), 4)
+    return br, report
+
+
 def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> tuple[S.Branch, dict]:
     """SUPP Alg. 1: R = L-1 down to 0, fresh A, F_c, M at each; R* by held-out loss; binarise; re-tune."""
     L = p.target.num_blocks
@@ -137,16 +149,15 @@ def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> t
         if not positions:
             raise UsageError(f"positions {list(cfg.positions)} are outside 0..{L - 1}")
     task = progress.add("PNC search", total=len(positions) * cfg.steps + cfg.retune_steps) if progress else None
-    branches, report = {}, {}
-    for R in positions:
-        torch.manual_seed(seed * 1009 + R)
-        gen = torch.Generator().manual_seed(seed * 7919 + R)
-        br = S.fresh_branch(p, R, cfg)
-        S.train(p, br, cfg, cfg.steps, gen, progress, task)
-        report[R] = S.held_out_loss(p, br, cfg)
-        if br.scores:
-            report[R]["mask_density_soft"] = round(float(torch.cat([(v > 0).float() for v in br.scores.values()]).mean()), 4)
-        branches[R] = br
+    from pnc_pack.builder.distributed import active
+
+    runner = active()  # the ranks of a torch.distributed build (builder/distributed.py), or None: here, in order
+    if runner is not None:  # leaves the global RNG as the loop below would
+        branches, report = runner.positions(p, cfg, seed, positions, progress, task)
+    else:
+        branches, report = {}, {}
+        for R in positions:
+            branches[R], report[R] = train_position(p, cfg, seed, R, progress, task)
     best = min(positions, key=lambda r: (report[r]["total"], -r))
     br = branches[best]
     if br.scores:

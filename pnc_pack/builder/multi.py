@@ -47,6 +47,7 @@ def build_multi(target, sources: Sequence[tuple[Any, Sequence[int]]], dataset, *
     the whole clone's, per functionality. Models: folders or ResolvedModels (:func:`pnc_pack.api.build_multi`
     takes ``hf://`` specs too)."""
     from pnc_pack.builder.api import build_clone
+    from pnc_pack.builder.distributed import active
     from pnc_pack.data import load_dataset
 
     sources = [(s, [int(c) for c in classes]) for s, classes in sources]
@@ -59,8 +60,13 @@ def build_multi(target, sources: Sequence[tuple[Any, Sequence[int]]], dataset, *
     loaded: dict[int, Any] = {}
     datasets = [loaded.setdefault(id(d), load_dataset(d) if isinstance(d, str) else d) for d in datasets]
     ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data
-    deltas = [build_clone(target, src, ds, classes, seed=seed, eval_data=ev, config=config, progress=progress,
-                          **overrides) for (src, classes), ds in zip(sources, datasets)]
+    runner = active()  # the ranks of a torch.distributed build (builder/distributed.py), or None: here, in order
+    if runner is not None:
+        deltas = runner.modules(target, [(src, classes, ds) for (src, classes), ds in zip(sources, datasets)],
+                                seed=seed, eval_data=ev, config=config, overrides=overrides)
+    else:
+        deltas = [build_clone(target, src, ds, classes, seed=seed, eval_data=ev, config=config, progress=progress,
+                              **overrides) for (src, classes), ds in zip(sources, datasets)]
     delta = compose(deltas)
     if ev is not None and len(deltas) > 1:
         delta = evaluate_into(delta, ev, target, [s for s, _ in sources])

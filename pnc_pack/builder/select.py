@@ -186,6 +186,40 @@ def _load(target, candidates, clone_classes):
     return tgt, models
 
 
+@dataclass
+class Shared:
+    """What every candidate is scored against: the anchors X, D_t (X_all, y_all), the masks b, the settings, the
+    variants, the target's labels and its local model set (theta, R²) per variant."""
+
+    X: torch.Tensor
+    X_all: torch.Tensor
+    y_all: torch.Tensor
+    b: torch.Tensor
+    cfg: object
+    variants: dict
+    target_labels: list
+    targets: dict
+
+
+def score_candidate(sh: Shared, spec: str, model, mcfg) -> tuple[float, dict]:
+    """One candidate (``mcfg``: its arch and labels): its accuracy on D_t, and per variant (score, details)."""
+    from pnc_pack.builder.surrogate import source_logits
+    from pnc_pack.data import fit_to_shape
+
+    cfg = sh.cfg
+    y = source_logits(model, fit_to_shape(sh.X, model.input_shape), sh.b, cfg.grid)
+    a = accuracy_on(model, mcfg.labels, sh.X_all, sh.y_all)
+    out = {}
+    for name, v in sh.variants.items():
+        theta_t, r2_t = sh.targets[name]
+        theta_s, r2_s = fit_on(y, sh.b, cfg.kernel_width, cfg.ridge, v.get("output", "logprob"))
+        score, pairs = similarity(theta_s, theta_t, bool(v.get("intercept", False)))
+        out[name] = (score, {"source": spec, "arch": mcfg.arch, "score": round(score, 6), "dt_accuracy": round(a, 4),
+                             "surrogate_r2": round(r2_s, 4), "target_surrogate_r2": round(r2_t, 4),
+                             "matched": [[mcfg.labels[i], sh.target_labels[j]] for i, j in pairs]})
+    return a, out
+
+
 def score_variants(target, candidates, dataset, clone_classes, variants: dict, *, seed: int = 0, config=None,
                    max_anchors: int = 200, masks_per_anchor: int = 100) -> dict[str, Selection]:
     """One Selection per variant (name -> {"output": ..., "intercept": ...}), every model run once on the same
@@ -193,6 +227,7 @@ def score_variants(target, candidates, dataset, clone_classes, variants: dict, *
     are used (the builder's defaults otherwise); ``masks_per_anchor`` is the selection's own (the paper's 100:
     selection is cheap, and with few masks the scores of close candidates swap from one draw of B to the next)."""
     from pnc_pack.builder.config import BuildConfig
+    from pnc_pack.builder.distributed import active
     from pnc_pack.builder.surrogate import random_masks, source_logits
     from pnc_pack.data import fit_to_shape, load_dataset
 
@@ -204,23 +239,20 @@ def score_variants(target, candidates, dataset, clone_classes, variants: dict, *
     X_all, y_all = d_t(dataset, clone_classes, data_fraction=cfg.data_fraction, seed=seed)
     X = anchors(X_all, max_anchors, seed)
     b = random_masks(len(X), int(masks_per_anchor), cfg.grid, cfg.mask_rate, torch.Generator().manual_seed(seed))
-    logits = [source_logits(m, fit_to_shape(X, m.input_shape), b, cfg.grid) for m in [tgt] + [m for m, _ in models]]
-    acc = [accuracy_on(m, mcfg.labels, X_all, y_all) for m, mcfg in models]
+    logits_t = source_logits(tgt, fit_to_shape(X, tgt.input_shape), b, cfg.grid)
+    shared = Shared(X, X_all, y_all, b, cfg, dict(variants), list(tgt_cfg.labels),
+                    {n: fit_on(logits_t, b, cfg.kernel_width, cfg.ridge, v.get("output", "logprob"))
+                     for n, v in variants.items()})
+    runner = active()  # the ranks of a torch.distributed build (builder/distributed.py), or None: here, in order
+    per = runner.candidates(shared, names, models) if runner is not None else [
+        score_candidate(shared, spec, m, mcfg) for spec, (m, mcfg) in zip(names, models)]
+    acc = [a for a, _ in per]
     out = {}
     for name, v in variants.items():
-        output, intercept = v.get("output", "logprob"), bool(v.get("intercept", False))
-        theta_t, r2_t = fit_on(logits[0], b, cfg.kernel_width, cfg.ridge, output)
-        scores, details = [], []
-        for spec, (_, mcfg), y, a in zip(names, models, logits[1:], acc):
-            theta_s, r2_s = fit_on(y, b, cfg.kernel_width, cfg.ridge, output)
-            score, pairs = similarity(theta_s, theta_t, intercept)
-            scores.append(score)
-            details.append({"source": spec, "arch": mcfg.arch, "score": round(score, 6), "dt_accuracy": round(a, 4),
-                            "surrogate_r2": round(r2_s, 4), "target_surrogate_r2": round(r2_t, 4),
-                            "matched": [[mcfg.labels[i], tgt_cfg.labels[j]] for i, j in pairs]})
+        scores, details = [r[name][0] for _, r in per], [r[name][1] for _, r in per]
         rule = v.get("rule", "similarity")
-        out[name] = Selection(names, scores, choose(scores, acc, rule), details, anchors=len(X), output=output,
-                              rule=rule)
+        out[name] = Selection(names, scores, choose(scores, acc, rule), details, anchors=len(X),
+                              output=v.get("output", "logprob"), rule=rule)
     return out
 
 

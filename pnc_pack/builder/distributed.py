@@ -1,0 +1,701 @@
+"""Builds over torch.distributed: a build's independent units spread over ranks, byte for byte the serial delta.
+
+Units: the insertion positions of one module (``search_module``), the modules of a multi-source build
+(``build_multi``), the candidates of source selection (``score_variants``). Rank 0 runs the ordinary serial code;
+at each of those three loops it hands the units out longest-first, runs its own share and collects the others'
+results, while the other ranks ``serve``. What units share (D_t's pools, G(b), the negatives; the target's local
+model sets; the models) is computed once on rank 0 and sent as tensors. No pickle: every message is one uint8
+tensor, a JSON header then raw tensor bytes, point to point with rank 0 over gloo (small CPU payloads).
+
+Byte-identical to the serial build: every unit is seeded by itself (``train_position`` reseeds the global RNG
+with (seed, R)), and after the positions rank 0 takes the global RNG state the last position left, as the serial
+loop would, for the re-tune and calibration. Intra-op thread counts change float sums, so every rank uses the
+serial build's count (PNC_PACK_THREADS, else the launching process's; see cli/_dist.py for torchrun's).
+
+Failures (RankError names the rank and the cause; rank 0 writes nothing): a rank that raises posts its error in
+the store and sends it to rank 0, which checks the store between its own units; a rank that dies breaks its
+connections (rank 0's next exchange with it fails at once) and, under ``--nproc``, the watchdog sees its exit
+within 0.2 s (torchrun stops the others itself); a rank that hangs is given up after the timeout
+(PNC_PACK_DIST_TIMEOUT, default 1800 s: it must exceed the longest unit).
+"""
+
+from __future__ import annotations
+
+import _thread
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextvars import ContextVar
+from dataclasses import fields, replace
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from pnc_pack.errors import BuildError, PncError, RankError, UsageError
+
+ENV_THREADS = "PNC_PACK_THREADS"  # intra-op threads of every rank (the serial build's count)
+ENV_TIMEOUT = "PNC_PACK_DIST_TIMEOUT"  # seconds a rank waits for another before giving up
+ENV_INIT = "PNC_PACK_DIST_INIT"  # init_method of the workers ``--nproc`` starts (a file:// rendezvous)
+ENV_FAIL = "PNC_PACK_TEST_FAIL"  # tests: "RANK:raise" or "RANK:exit" makes that rank fail at its first unit
+DEFAULT_TIMEOUT = 1800.0
+
+_ACTIVE: ContextVar = ContextVar("pnc_pack_distributed", default=None)
+
+
+def active():
+    """The :class:`Driver` of the distributed build running on this rank 0, or None (the serial loops run)."""
+    return _ACTIVE.get()
+
+
+# -- messages: a JSON header and raw tensor bytes in one uint8 tensor --------------------------------------------
+_DTYPES = {str(d).removeprefix("torch."): d for d in (torch.float32, torch.float64, torch.float16, torch.bfloat16,
+                                                       torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8,
+                                                       torch.bool)}
+
+
+def pack(meta: dict, tensors: dict | None = None) -> torch.Tensor:
+    entries, chunks, off = [], [], 0
+    for name, t in (tensors or {}).items():
+        t = t.detach().to("cpu").contiguous()
+        raw = t.reshape(-1).view(torch.uint8) if t.numel() else torch.empty(0, dtype=torch.uint8)
+        entries.append([name, str(t.dtype).removeprefix("torch."), list(t.shape), off, int(raw.numel())])
+        chunks.append(raw)
+        off += int(raw.numel())
+    head = json.dumps({"meta": meta, "tensors": entries}).encode()
+    first = torch.frombuffer(bytearray(struct.pack("<Q", len(head)) + head), dtype=torch.uint8)
+    return torch.cat([first, *chunks])
+
+
+def unpack(blob: torch.Tensor) -> tuple[dict, dict]:
+    n = struct.unpack("<Q", blob[:8].numpy().tobytes())[0]
+    head = json.loads(blob[8:8 + n].numpy().tobytes())
+    data, out = blob[8 + n:], {}
+    for name, dtype, shape, off, size in head["tensors"]:
+        out[name] = data[off:off + size].clone().view(_DTYPES[dtype]).reshape(shape)
+    return head["meta"], out
+
+
+def assign(costs: list[float], world: int) -> list[list[int]]:
+    """Longest-first: units by decreasing cost (then index), each to the least-loaded rank (then the lowest)."""
+    load, plan = [0.0] * world, [[] for _ in range(world)]
+    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        r = min(range(world), key=lambda r: (load[r], r))
+        plan[r].append(i)
+        load[r] += costs[i]
+    return plan
+
+
+def _fail_if_asked(rank: int) -> None:
+    want, _, mode = os.environ.get(ENV_FAIL, "").partition(":")
+    if want.strip() == str(rank):
+        if mode == "exit":
+            os._exit(3)
+        raise RuntimeError(f"injected failure ({ENV_FAIL})")
+
+
+def _error_info(exc: BaseException, rank: int) -> dict:
+    code = exc.exit_code if isinstance(exc, PncError) else (7 if isinstance(exc, Exception) else 1)
+    return {"rank": rank, "type": type(exc).__name__, "message": " ".join(str(exc).split())[:2000], "exit_code": code}
+
+
+def _rank_error(info: dict) -> RankError:
+    return RankError(f"rank {info['rank']} failed: {info['type']}: {info['message']}", rank=info["rank"],
+                     exit_code=int(info.get("exit_code", 7)))
+
+
+# -- models, problems and datasets as tensors ---------------------------------------------------------------------
+def _model_out(prefix: str, model) -> tuple[dict, dict]:
+    from pnc_pack.zoo.pretrained import state_tensors
+
+    return ({"arch": model.arch, "arch_args": dict(model.arch_args)},
+            {f"{prefix}/{k}": v for k, v in state_tensors(model).items()})
+
+
+def _model_in(prefix: str, meta: dict, tensors: dict):
+    from pnc_pack.zoo.pretrained import empty_model, load_state
+
+    model = empty_model(meta["arch"], meta["arch_args"])
+    state = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
+    load_state(model, state, f"{prefix} sent by rank 0", assign=True)
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def _spec_out(m) -> dict:
+    from pnc_pack.refs import ResolvedModel
+
+    if isinstance(m, ResolvedModel):
+        return {"folder": str(m.folder), "ref": m.ref.to_dict(), "spec": m.spec}
+    return {"path": str(m)}
+
+
+def _spec_in(d: dict):
+    from pnc_pack.refs import ModelRef, ResolvedModel
+
+    return d["path"] if "path" in d else ResolvedModel(Path(d["folder"]), ModelRef.from_dict(d["ref"]), d["spec"])
+
+
+def _dataset_out(prefix: str, ds) -> tuple[dict, dict]:
+    return ({"name": ds.name, "class_names": list(ds.class_names)},
+            {f"{prefix}/train/x": ds.train[0], f"{prefix}/train/y": ds.train[1],
+             f"{prefix}/test/x": ds.test[0], f"{prefix}/test/y": ds.test[1]})
+
+
+def _dataset_in(prefix: str, meta: dict, t: dict):
+    from pnc_pack.data import Dataset
+
+    return Dataset(meta["name"], (t[f"{prefix}/train/x"], t[f"{prefix}/train/y"]),
+                   (t[f"{prefix}/test/x"], t[f"{prefix}/test/y"]), list(meta["class_names"]))
+
+
+def _branch_out(br, rep: dict, rng: torch.Tensor | None) -> tuple[dict, dict]:
+    t = {f"adapter/{k}": v for k, v in br.adapter.state_dict().items()}
+    t.update({f"head/{k}": v for k, v in br.head.state_dict().items()})
+    t.update({f"scores/{k}": v for k, v in br.scores.items()})
+    if rng is not None:
+        t["rng"] = rng
+    return {"report": rep}, t
+
+
+def _branch_in(p, cfg, R: int, t: dict):
+    from pnc_pack.builder import search as S
+
+    with torch.random.fork_rng(devices=[]):  # the fresh parts are overwritten: no draw may leak into the global RNG
+        br = S.fresh_branch(p, R, cfg)
+    br.adapter.load_state_dict({k[8:]: v for k, v in t.items() if k.startswith("adapter/")})
+    br.head.load_state_dict({k[5:]: v for k, v in t.items() if k.startswith("head/")})
+    br.scores = {n: t[f"scores/{n}"].requires_grad_(True) for n in br.scores}
+    br.adapter.eval()
+    return br
+
+
+# -- the three kinds of unit: what a rank receives, and one unit's work ----------------------------------------------
+def _positions_setup(meta: dict, t: dict):
+    from pnc_pack.builder import search as S
+    from pnc_pack.builder.config import BuildConfig
+
+    values = {}
+    for f in fields(S.Problem):
+        if f.name in meta["models"]:
+            values[f.name] = _model_in(f.name, meta["models"][f.name], t)
+        elif f.name in meta["tensors"]:
+            values[f.name] = t[f.name]
+        else:
+            values[f.name] = meta["plain"][f.name]
+    return SimpleNamespace(p=S.Problem(**values), cfg=BuildConfig.from_dict(meta["cfg"]), seed=meta["seed"],
+                           last=meta["last"])
+
+
+def _positions_unit(ctx, R: int):
+    from pnc_pack.builder.api import train_position
+
+    br, rep = train_position(ctx.p, ctx.cfg, ctx.seed, R)
+    return br, rep, (torch.get_rng_state() if R == ctx.last else None)
+
+
+def _modules_setup(meta: dict, t: dict):
+    from pnc_pack.builder.config import BuildConfig
+
+    datasets = {int(i): _dataset_in(f"data{i}", d, t) for i, d in meta["datasets"].items()}
+    ev = None if meta["eval"] is None else _dataset_in("eval", meta["eval"], t)
+    return SimpleNamespace(target=_spec_in(meta["target"]), jobs=meta["jobs"], datasets=datasets, eval=ev,
+                           cfg=BuildConfig.from_dict(meta["cfg"]), seed=meta["seed"])
+
+
+def _modules_unit(ctx, i: int):
+    from pnc_pack.builder.api import build_clone
+    from pnc_pack.format import codec
+
+    job = ctx.jobs[str(i)]
+    delta = build_clone(ctx.target, _spec_in(job["source"]), ctx.datasets[job["data"]], job["classes"],
+                        seed=ctx.seed, eval_data=ctx.eval, config=ctx.cfg)
+    return codec.dumps(delta)
+
+
+def _candidates_setup(meta: dict, t: dict):
+    from pnc_pack.builder.config import BuildConfig
+    from pnc_pack.builder.select import Shared
+
+    targets = {n: (t[f"theta/{n}"], r2) for n, r2 in meta["r2"].items()}
+    sh = Shared(t["X"], t["X_all"], t["y_all"], t["b"], BuildConfig.from_dict(meta["cfg"]), meta["variants"],
+                meta["target_labels"], targets)
+    models = {int(i): (_model_in(f"model{i}", c["model"], t), SimpleNamespace(arch=c["arch"], labels=c["labels"]),
+                       c["spec"]) for i, c in meta["candidates"].items()}
+    return SimpleNamespace(shared=sh, models=models)
+
+
+def _candidates_unit(ctx, i: int):
+    from pnc_pack.builder.select import score_candidate
+
+    model, mcfg, spec = ctx.models[i]
+    a, per = score_candidate(ctx.shared, spec, model, mcfg)
+    return {"acc": a, "per": {n: [s, d] for n, (s, d) in per.items()}}
+
+
+# -- the link between ranks ---------------------------------------------------------------------------------------
+class Link:
+    """Point-to-point messages with one rank at a time, so that a broken exchange names its peer."""
+
+    def __init__(self, rank: int, world: int, timeout: float, children: dict | None = None):
+        import torch.distributed as dist
+
+        self.dist, self.rank, self.world, self.timeout = dist, rank, world, timeout
+        self.store = dist.distributed_c10d._get_default_store()
+        self.children = children or {}  # rank -> Popen, when this process started them (--nproc)
+        self.busy = False
+
+    def _broken(self, peer: int, exc: BaseException) -> RankError:
+        err = self.posted(peer)
+        if err is not None:
+            return _rank_error(err)
+        child = self.children.get(peer)
+        if child is not None:
+            try:
+                child.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+            if child.returncode is not None:
+                return RankError(f"rank {peer} died (exit code {child.returncode})", rank=peer)
+        text = " ".join(str(exc).split())
+        if "timed out" in text.lower() or "timeout" in text.lower():
+            return RankError(f"rank {peer} did not answer within {self.timeout:g} s", rank=peer)
+        return RankError(f"rank {peer} stopped answering ({text[:300]})", rank=peer)
+
+    def send(self, blob: torch.Tensor, peer: int) -> None:
+        self.busy = True
+        try:
+            self.dist.send(torch.tensor([blob.numel()], dtype=torch.int64), peer)
+            if blob.numel():
+                self.dist.send(blob, peer)
+        except RuntimeError as exc:
+            raise self._broken(peer, exc) from None
+        finally:
+            self.busy = False
+
+    def recv(self, peer: int) -> torch.Tensor:
+        self.busy = True
+        try:
+            n = torch.zeros(1, dtype=torch.int64)
+            self.dist.recv(n, peer)
+            blob = torch.empty(int(n), dtype=torch.uint8)
+            if int(n):
+                self.dist.recv(blob, peer)
+            return blob
+        except RuntimeError as exc:
+            raise self._broken(peer, exc) from None
+        finally:
+            self.busy = False
+
+    def post(self, info: dict) -> None:
+        self.store.set(f"pnc/error/{self.rank}", json.dumps(info))
+
+    def posted(self, rank: int) -> dict | None:
+        key = f"pnc/error/{rank}"
+        return json.loads(self.store.get(key)) if self.store.check([key]) else None
+
+    def check(self) -> None:
+        """Raise the first error another rank has posted (rank 0 calls this between its own units)."""
+        for r in range(1, self.world):
+            err = self.posted(r)
+            if err is not None:
+                raise _rank_error(err)
+
+
+class Driver:
+    """Rank 0's side: the three loops of the builder, spread over the ranks."""
+
+    def __init__(self, link: Link):
+        self.link = link
+
+    def _phase(self, op: str, costs: list[float], job, own):
+        """Send each rank ``job(units)`` (meta, tensors), run ``own(units)`` here, return {unit: (meta, tensors)}."""
+        plan = assign(costs, self.link.world)
+        for r in range(1, self.link.world):
+            meta, tensors = job(plan[r])
+            self.link.send(pack({"op": op, "units": plan[r], **meta}, tensors), r)
+        token = _ACTIVE.set(None)  # this rank's own units run the serial loops
+        try:
+            for u in plan[0]:
+                self.link.check()
+                _fail_if_asked(0)
+                own(u)
+        finally:
+            _ACTIVE.reset(token)
+        results = {}
+        for r in range(1, self.link.world):
+            meta, tensors = unpack(self.link.recv(r))
+            if not meta["ok"]:
+                raise _rank_error(meta["error"])
+            for u, m in zip(plan[r], meta["results"]):
+                results[u] = (m, {k.split("/", 1)[1]: v for k, v in tensors.items() if k.split("/", 1)[0] == str(u)})
+        return results
+
+    def positions(self, p, cfg, seed: int, positions: list[int], progress=None, task=None):
+        from pnc_pack.builder import search as S
+
+        models, plain, tensors = {}, {}, {}
+        for f in fields(p):
+            v = getattr(p, f.name)
+            if isinstance(v, torch.nn.Module):
+                meta, t = _model_out(f.name, v)
+                models[f.name] = meta
+                tensors.update(t)
+            elif isinstance(v, torch.Tensor):
+                tensors[f.name] = v
+            else:
+                plain[f.name] = v
+        meta = {"models": models, "plain": plain, "tensors": [k for k in tensors if "/" not in k],
+                "cfg": cfg.to_dict(), "seed": seed, "last": positions[-1], "positions": list(positions)}
+        ctx = SimpleNamespace(p=p, cfg=cfg, seed=seed, last=positions[-1])
+        branches, report, rng = {}, {}, {}
+
+        def own(i):
+            from pnc_pack.builder.api import train_position
+
+            R = positions[i]
+            branches[R], report[R] = train_position(p, cfg, seed, R, progress, task)
+            if R == ctx.last:
+                rng["state"] = torch.get_rng_state()
+
+        costs = [S.source_position(R, p.target.num_blocks, p.source.num_blocks) for R in positions]
+        costs = [p.source.num_blocks - c + 1.0 for c in costs]  # blocks of the source trained through
+        got = self._phase("positions", costs, lambda units: (meta, tensors), own)
+        for i, (m, t) in got.items():
+            R = positions[i]
+            report[R] = m["report"]
+            branches[R] = _branch_in(p, cfg, R, t)
+            if "rng" in t:
+                rng["state"] = t["rng"]
+            if progress is not None:
+                progress.advance(task, cfg.steps)
+        torch.set_rng_state(rng["state"])  # as the serial loop leaves it: after the last position
+        return {R: branches[R] for R in positions}, {R: report[R] for R in positions}
+
+    def modules(self, target, jobs: list, *, seed: int, eval_data, config, overrides: dict):
+        from pnc_pack.builder.api import build_clone, resolve
+        from pnc_pack.builder.config import BuildConfig
+        from pnc_pack.format import codec
+
+        if overrides:
+            BuildConfig.with_overrides(**overrides)
+        cfg = replace(config or BuildConfig(), **overrides)
+        data_index = {}
+        for _, _, ds in jobs:
+            data_index.setdefault(id(ds), len(data_index))
+        job_meta = {i: {"source": _spec_out(src), "classes": list(classes), "data": data_index[id(ds)]}
+                    for i, (src, classes, ds) in enumerate(jobs)}
+
+        def job(units):
+            meta = {"target": _spec_out(target), "cfg": cfg.to_dict(), "seed": seed, "eval": None,
+                    "jobs": {str(u): job_meta[u] for u in units}, "datasets": {}}
+            tensors = {}
+            for u in units:
+                i = job_meta[u]["data"]
+                if str(i) not in meta["datasets"]:
+                    meta["datasets"][str(i)], t = _dataset_out(f"data{i}", jobs[u][2])
+                    tensors.update(t)
+            if eval_data is not None and units:
+                meta["eval"], t = _dataset_out("eval", eval_data)
+                tensors.update(t)
+            return meta, tensors
+
+        deltas = {}
+
+        def own(u):
+            src, classes, ds = jobs[u]
+            deltas[u] = build_clone(target, src, ds, classes, seed=seed, eval_data=eval_data, config=cfg)
+
+        def cost(src):
+            folder = resolve(src)[0]
+            return float(sum(f.stat().st_size for f in folder.glob("*.safetensors")) or 1)
+
+        got = self._phase("modules", [cost(src) for src, _, _ in jobs], job, own)
+        for u, (_, t) in got.items():
+            deltas[u] = codec.loads(t["delta"].numpy().tobytes())
+        return [deltas[u] for u in range(len(jobs))]
+
+    def candidates(self, shared, names: list[str], models: list) -> list:
+        from pnc_pack.builder.select import score_candidate
+
+        base = {"cfg": shared.cfg.to_dict(), "variants": shared.variants, "target_labels": shared.target_labels,
+                "r2": {n: r2 for n, (_, r2) in shared.targets.items()}}
+        common = {"X": shared.X, "X_all": shared.X_all, "y_all": shared.y_all, "b": shared.b,
+                  **{f"theta/{n}": th for n, (th, _) in shared.targets.items()}}
+
+        def job(units):
+            meta, tensors = dict(base, candidates={}), dict(common)
+            for u in units:
+                mmeta, t = _model_out(f"model{u}", models[u][0])
+                meta["candidates"][str(u)] = {"model": mmeta, "arch": models[u][1].arch,
+                                              "labels": list(models[u][1].labels), "spec": names[u]}
+                tensors.update(t)
+            return meta, tensors
+
+        out = {}
+
+        def own(u):
+            out[u] = score_candidate(shared, names[u], *models[u])
+
+        costs = [float(sum(q.numel() for q in m.parameters())) for m, _ in models]
+        for u, (m, _) in self._phase("candidates", costs, job, own).items():
+            out[u] = (m["acc"], {n: (s, d) for n, (s, d) in m["per"].items()})
+        return [out[u] for u in range(len(models))]
+
+
+_SETUP = {"positions": _positions_setup, "modules": _modules_setup, "candidates": _candidates_setup}
+
+
+def _run_units(op: str, meta: dict, t: dict, rank: int) -> tuple[list, dict]:
+    """A worker's share of one phase: (one JSON result per unit, tensors named UNIT/NAME)."""
+    ctx = _SETUP[op](meta, t)
+    results, tensors = [], {}
+    for u in meta["units"]:
+        _fail_if_asked(rank)
+        if op == "positions":
+            m, out = _branch_out(*_positions_unit(ctx, meta["positions"][u]))
+        elif op == "modules":
+            m, out = {}, {"delta": torch.frombuffer(bytearray(_modules_unit(ctx, u)), dtype=torch.uint8)}
+        else:
+            m, out = _candidates_unit(ctx, u), {}
+        results.append(m)
+        tensors.update({f"{u}/{k}": v for k, v in out.items()})
+    return results, tensors
+
+
+# -- sessions: torchrun's ranks, or workers this process starts (--nproc) ----------------------------------------
+def _timeout(timeout: float | None) -> float:
+    value = timeout if timeout is not None else float(os.environ.get(ENV_TIMEOUT, DEFAULT_TIMEOUT))
+    if not value > 0:
+        raise UsageError(f"distributed timeout must be > 0 seconds, got {value}")
+    return float(value)
+
+
+def _threads() -> None:
+    if os.environ.get(ENV_THREADS):
+        torch.set_num_threads(int(os.environ[ENV_THREADS]))
+
+
+def serve(link: Link) -> int:
+    """A worker rank: run what rank 0 sends until it says done (0) or abort (its exit code)."""
+    while True:
+        try:
+            meta, t = unpack(link.recv(0))
+        except RankError:
+            return 7  # rank 0 is gone: it (or its launcher) reports why
+        if meta["op"] == "done":
+            return 0
+        if meta["op"] == "abort":
+            return int(meta.get("exit_code", 7))
+        try:
+            results, tensors = _run_units(meta["op"], meta, t, link.rank)
+            reply = pack({"ok": True, "results": results}, tensors)
+        except Exception as exc:  # noqa: BLE001 - any failure of a unit goes to rank 0, which names it
+            info = _error_info(exc, link.rank)
+            link.post(info)
+            reply = pack({"ok": False, "error": info})
+        try:
+            link.send(reply, 0)
+        except RankError:
+            return 7
+
+
+class Session:
+    """This process's place in a distributed build: ``rank``, ``world``; rank 0 drives, the others ``serve``."""
+
+    def __init__(self, rank: int, world: int, timeout: float, children: dict | None = None, tmp: str | None = None):
+        self.rank, self.world, self.timeout = rank, world, timeout
+        self.link = Link(rank, world, timeout, children)
+        self.children, self.tmp = children or {}, tmp
+        self.driver = Driver(self.link) if rank == 0 else None
+        self.finished = False
+        self.dead: tuple[int, int] | None = None
+        self._stop = threading.Event()
+        self._watch = None
+        if self.children:
+            self._watch = threading.Thread(target=self._watchdog, name="pnc-pack ranks", daemon=True)
+            self._watch.start()
+
+    def serve(self) -> int:
+        return serve(self.link)
+
+    def _watchdog(self) -> None:
+        while not self._stop.wait(0.2):
+            for r, child in self.children.items():
+                code = child.poll()
+                if code is None or (code == 0 and self.finished):
+                    continue
+                self.dead = (r, code)
+                self._stop.set()
+                if not self.link.busy:  # an exchange with the dead rank fails by itself
+                    _thread.interrupt_main()
+                return
+
+    def died(self) -> RankError | None:
+        if self.dead is None:
+            return None
+        r, code = self.dead
+        err = self.link.posted(r)
+        if err is not None:
+            return _rank_error(err)
+        return RankError(f"rank {r} died (exit code {code}){self._last_words(r)}", rank=r)
+
+    def _last_words(self, r: int) -> str:
+        try:
+            lines = [x for x in Path(self.tmp, f"rank{r}.log").read_text(errors="replace").splitlines() if x.strip()]
+        except OSError:
+            return ""
+        return f": {lines[-1].strip()[:300]}" if lines else ""
+
+    def finish(self) -> None:
+        """Rank 0, the build done: tell every rank to stop and wait for the workers this process started."""
+        if self.finished or self.rank != 0:
+            return
+        self.finished = True
+        for r in range(1, self.world):
+            self.link.send(pack({"op": "done"}), r)
+        for r, child in self.children.items():
+            try:
+                code = child.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                code = None
+            if code != 0:
+                raise RankError(f"rank {r} did not stop cleanly (exit code {code}){self._last_words(r)}", rank=r)
+
+    def abort(self, exc: BaseException | None) -> None:
+        """Rank 0, the build failed: tell the ranks that still listen to stop, end the workers it started."""
+        self._stop.set()
+        code = exc.exit_code if isinstance(exc, PncError) else 7
+        msg = pack({"op": "abort", "exit_code": code})
+        size, works = torch.tensor([msg.numel()], dtype=torch.int64), []
+        for r in range(1, self.world):  # without waiting: a rank busy with a unit reads it when done, or is ended
+            try:
+                works += [self.link.dist.isend(size, r), self.link.dist.isend(msg, r)]
+            except RuntimeError:
+                pass
+        self._pending = (size, msg, works)
+        deadline = time.monotonic() + 2.0
+        for child in self.children.values():
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.terminate()
+        for child in self.children.values():
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self.link.dist.destroy_process_group()
+        except Exception:  # noqa: BLE001 - a group whose peers are gone may not close cleanly; nothing to keep
+            pass
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _start_workers(nproc: int, timeout: float) -> tuple[dict, str, str]:
+    tmp = tempfile.mkdtemp(prefix="pnc-pack-ranks-")
+    init = "file://" + str(Path(tmp, "rendezvous"))
+    env = {**os.environ, ENV_INIT: init, "WORLD_SIZE": str(nproc), ENV_THREADS: str(torch.get_num_threads()),
+           ENV_TIMEOUT: str(timeout), "MASTER_ADDR": "127.0.0.1", "LOCAL_WORLD_SIZE": str(nproc)}
+    children = {}
+    code = "import sys; from pnc_pack.builder.distributed import worker_main; sys.exit(worker_main())"
+    for r in range(1, nproc):
+        log = open(Path(tmp, f"rank{r}.log"), "wb")  # noqa: SIM115 - the child keeps it
+        children[r] = subprocess.Popen([sys.executable, "-c", code], env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+    return children, init, tmp
+
+
+def _init(init: str, rank: int, world: int, timeout: float) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world, timeout=timedelta(seconds=timeout))
+
+
+def worker_main() -> int:
+    """Entry of a worker started by ``--nproc`` (environment: RANK, WORLD_SIZE, PNC_PACK_DIST_INIT)."""
+    _threads()
+    rank, world, timeout = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), _timeout(None)
+    _init(os.environ[ENV_INIT], rank, world, timeout)
+    sess = Session(rank, world, timeout)
+    try:
+        return sess.serve()
+    finally:
+        sess.close()
+
+
+class session:  # noqa: N801 - used as a context manager, like open()
+    """``with session(nproc) as s``: None when serial; else a :class:`Session`. Rank 0 builds inside the block (the
+    builder's loops spread over the ranks) and the others call ``s.serve()``. Under torchrun (WORLD_SIZE > 1) the
+    ranks come from its environment; else ``nproc`` > 1 starts nproc - 1 local workers (gloo, a file rendezvous).
+    ``explicit``: the block ends the build with ``s.finish()``; leaving it without is a failure (for click, whose
+    resources are closed without the exception)."""
+
+    def __init__(self, nproc: int | None = None, timeout: float | None = None, explicit: bool = False):
+        self.nproc, self.timeout, self.explicit = nproc, timeout, explicit
+        self.sess: Session | None = None
+        self.token = None
+
+    def __enter__(self) -> Session | None:
+        _threads()
+        timeout = _timeout(self.timeout)
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1:
+            if self.nproc not in (None, 1):
+                raise UsageError("--nproc starts local workers; under torchrun the ranks are torchrun's: drop --nproc")
+            rank = int(os.environ["RANK"])
+            _init(os.environ.get(ENV_INIT, "env://"), rank, world, timeout)
+            self.sess = Session(rank, world, timeout)
+        elif self.nproc is not None and self.nproc > 1:
+            children, init, tmp = _start_workers(self.nproc, timeout)
+            try:
+                _init(init, 0, self.nproc, timeout)
+            except BaseException:
+                for c in children.values():
+                    c.kill()
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            self.sess = Session(0, self.nproc, timeout, children, tmp)
+        else:
+            return None
+        if self.sess.driver is not None:
+            self.token = _ACTIVE.set(self.sess.driver)
+        return self.sess
+
+    def __exit__(self, kind, exc, tb):
+        s = self.sess
+        if s is None:
+            return False
+        if self.token is not None:
+            _ACTIVE.reset(self.token)
+        if exc is None and s.rank == 0 and not s.finished:
+            exc = sys.exc_info()[1]  # click closes resources inside the exception's handling
+            if exc is None and self.explicit:
+                exc = BuildError("the build did not finish")
+        replaced = None
+        try:
+            if s.rank == 0:
+                if exc is None:
+                    s.finish()
+                else:
+                    replaced = s.died() if isinstance(exc, (KeyboardInterrupt, RankError)) else None
+                    s.abort(replaced or exc)
+        finally:
+            s.close()
+        if replaced is not None and replaced is not exc:
+            raise replaced from None
+        return False
