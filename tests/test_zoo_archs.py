@@ -31,7 +31,7 @@ def make(arch):
 
 
 def test_builtins_all_tested():
-    assert sorted(TINY) == sorted(_builtin_names())
+    assert sorted(TINY) == sorted(n for n in _builtin_names() if not n.startswith("hf-"))  # hf-*: test_zoo_hf
     assert set(_builtin_names()) <= set(list_archs())
 
 

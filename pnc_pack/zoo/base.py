@@ -35,12 +35,21 @@ from torch import nn
 from pnc_pack.errors import ArchitectureError
 
 MASK_ATTR = "pnc_filters"
+MASK_DIM_ATTR = "pnc_mask_dim"  # the dimension of the output that holds the filters (1 unless declared)
 
 
-def mark(module: nn.Module, n_filters: int) -> nn.Module:
-    """Mark ``module`` as a mask point whose output has ``n_filters`` filters on dim 1."""
+def mark(module: nn.Module, n_filters: int, dim: int = 1) -> nn.Module:
+    """Mark ``module`` as a mask point whose output has ``n_filters`` filters on dimension ``dim`` (1: channels
+    first; -1: channels last, as inside ConvNeXt's blocks)."""
     setattr(module, MASK_ATTR, int(n_filters))
+    if dim != 1:
+        setattr(module, MASK_DIM_ATTR, int(dim))
     return module
+
+
+def mask_dim(module: nn.Module) -> int:
+    """The dimension a mask point's filters are on (see :func:`mark`)."""
+    return int(getattr(module, MASK_DIM_ATTR, 1))
 
 
 def int_arg(name: str, value: Any, lo: int, hi: int) -> int:

@@ -229,10 +229,30 @@ def _no_constant(name):
 
 
 def read_config(folder: str | os.PathLike) -> ModelConfig:
-    """Read and validate ``folder/config.json`` (size-limited read)."""
+    """Read and validate ``folder/config.json`` (size-limited read); a transformers folder's config.json and
+    preprocessor_config.json become a ModelConfig through :mod:`pnc_pack.zoo.hf_config` (torch-free)."""
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         raise ModelNotFoundError(f"model folder {folder}: {CONFIG_FILE} not found")
     with open(path, "rb") as f:
         data = f.read(MAX_CONFIG_BYTES + 1)
-    return ModelConfig.from_json(data, where=str(path))
+    return config_from_bytes(data, lambda name: _read_optional(Path(folder) / name), str(folder))
+
+
+def _read_optional(path: Path) -> bytes | None:
+    if not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        return f.read(MAX_CONFIG_BYTES + 1)
+
+
+def config_from_bytes(data: bytes, other, where: str) -> ModelConfig:
+    """A model folder's ModelConfig from its config.json bytes; ``other(name)`` gives another file's bytes (or
+    None), read only for a transformers folder (its preprocessor_config.json)."""
+    from pnc_pack.zoo import hf_config
+
+    if b'"model_type"' in data:
+        obj = hf_config.load_json(data, f"{where}/{CONFIG_FILE}")
+        if hf_config.is_hf_config(obj):
+            return hf_config.read_hf_config(data, other(hf_config.PREPROCESSOR_FILE), where)
+    return ModelConfig.from_json(data, where=f"{where}/{CONFIG_FILE}")

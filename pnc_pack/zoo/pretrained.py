@@ -30,7 +30,8 @@ from pnc_pack.errors import ArchitectureError, FormatError, ModelMismatchError, 
 from pnc_pack.fsutil import atomic_write
 from pnc_pack.refs import ModelRef
 from pnc_pack.zoo.base import ZooModel
-from pnc_pack.zoo.config import CONFIG_FILE, WEIGHTS_FILE, ModelConfig, read_config
+from pnc_pack.zoo.config import CONFIG_FILE, WEIGHTS_FILE, ModelConfig, config_from_bytes, read_config
+from pnc_pack.zoo.hf_config import INDEX_FILE, layout_files, load_json, shard_names
 from pnc_pack.zoo.registry import build_model
 from pnc_pack.zoo.tensorfile import parse
 
@@ -111,14 +112,19 @@ def read_file(path: Path, ref: ModelRef | None, name: str, limit: int) -> bytear
 
 
 def read_model_files(folder: str | os.PathLike, ref: ModelRef | None = None) -> dict[str, bytearray]:
-    """{file name: bytes} of a model folder (config and weights), every pinned file checked as it is read."""
+    """{file name: bytes} of a model folder, every pinned file checked as it is read: the files ``ref`` pins, or
+    without one those of the folder's layout (``hf_config.layout_files``: a zoo folder's config and weights; a
+    transformers folder's config, preprocessor config and weights or index and shards)."""
     folder = Path(folder)
     if ref is not None:
         ref.check_sizes(folder)  # all files present with their pinned sizes before reading any
+        names = sorted(ref.files)
     elif not folder.is_dir():
         raise ModelNotFoundError(f"model folder {folder} not found")
-    return {CONFIG_FILE: read_file(folder / CONFIG_FILE, ref, CONFIG_FILE, 1 << 20),
-            WEIGHTS_FILE: read_file(folder / WEIGHTS_FILE, ref, WEIGHTS_FILE, MAX_WEIGHTS_BYTES)}
+    else:
+        names = layout_files(folder)
+    return {name: read_file(folder / name, ref, name, MAX_WEIGHTS_BYTES if name.endswith(".safetensors") else 1 << 20)
+            for name in names}
 
 
 def _size(path: Path) -> int:
@@ -209,7 +215,10 @@ def load_pretrained(folder: str | os.PathLike, ref: ModelRef | None = None,
     if files is None:
         # every pinned file is read and hashed before anything is parsed from any of them
         files = read_model_files(folder, ref)
-    config = ModelConfig.from_json(bytes(files[CONFIG_FILE]), where=str(folder / CONFIG_FILE))
+    if CONFIG_FILE not in files:
+        raise ModelNotFoundError(f"model folder {folder}: {CONFIG_FILE} is not among the pinned files")
+    config = config_from_bytes(bytes(files[CONFIG_FILE]), lambda n: bytes(files[n]) if n in files else None,
+                               str(folder))
     if ref is not None and (ref.arch != config.arch or dict(ref.arch_args) != dict(config.arch_args)):
         raise ModelMismatchError(
             f"{ref.short()}: the reference names {ref.arch} {dict(ref.arch_args)}, config.json says "
@@ -224,13 +233,46 @@ def load_pretrained(folder: str | os.PathLike, ref: ModelRef | None = None,
         )
     if model.num_classes and model.num_classes != config.num_classes:
         raise ArchitectureError(f"{folder / CONFIG_FILE}: {config.num_classes} classes, the model has {model.num_classes}")
-    tensors, _ = parse(files[WEIGHTS_FILE], str(folder / WEIGHTS_FILE))
+    tensors = weight_tensors(files, folder)
+    if config.arch.startswith("hf-"):
+        fill_bn_counters(model, tensors)
     load_state(model, tensors, str(folder / WEIGHTS_FILE), assign=True)
     model.eval()
     model.requires_grad_(False)
     if device is not None:
         model.to(device)
     return model, config
+
+
+def weight_tensors(files: dict[str, bytearray], folder: Path) -> dict[str, torch.Tensor]:
+    """The tensors of ``model.safetensors``, or of the shards ``model.safetensors.index.json`` lists (each tensor in
+    the shard the index names, none twice); views of the buffers read."""
+    if WEIGHTS_FILE in files:
+        return parse(files[WEIGHTS_FILE], str(folder / WEIGHTS_FILE))[0]
+    if INDEX_FILE not in files:
+        raise ModelNotFoundError(f"model folder {folder}: neither {WEIGHTS_FILE} nor {INDEX_FILE} is pinned")
+    where = str(folder / INDEX_FILE)
+    index = load_json(bytes(files[INDEX_FILE]), where)
+    out: dict[str, torch.Tensor] = {}
+    for shard in shard_names(index, where):
+        if shard not in files:
+            raise ModelNotFoundError(f"model folder {folder}: shard {shard!r} is not among the pinned files")
+        tensors, _ = parse(files[shard], str(folder / shard))
+        for name, t in tensors.items():
+            if name in out or index["weight_map"].get(name) != shard:
+                raise FormatError(f"{folder / shard}: tensor {name!r} is not where {INDEX_FILE} says (or twice)")
+            out[name] = t
+    if set(out) != set(index["weight_map"]):
+        raise FormatError(f"{where}: the weight map lists tensors the shards do not hold")
+    return out
+
+
+def fill_bn_counters(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Checkpoints converted to transformers often omit BatchNorm's ``num_batches_tracked`` (unused in eval):
+    only those, when missing, are filled with 0."""
+    for name, t in model.state_dict().items():
+        if name.endswith(".num_batches_tracked") and name not in tensors:
+            tensors[name] = torch.zeros((), dtype=t.dtype)
 
 
 def local_ref(folder: str | os.PathLike) -> ModelRef:
@@ -241,4 +283,4 @@ def local_ref(folder: str | os.PathLike) -> ModelRef:
     if not Path(folder).is_dir():
         raise ModelNotFoundError(f"model folder {folder} not found (a Hub model is written hf://NAMESPACE/NAME)")
     config = read_config(folder)
-    return ModelRef.from_folder(folder, config.arch, config.arch_args)
+    return ModelRef.from_folder(folder, config.arch, config.arch_args, files=layout_files(folder))

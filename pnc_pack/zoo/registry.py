@@ -3,7 +3,9 @@
 An architecture is a *factory* registered under a name matching ``refs.ARCH_RE`` (``^[a-z][a-z0-9_-]{0,63}$``):
 ``factory(**arch_args) -> ZooModel``. Names are looked up
 
-1. among the built-ins (``lenet5``, ``plaincnn``, ``resnet18``, ``resnet50``, ``mobilenetv2``, ``shufflenetv2``),
+1. among the built-ins (``lenet5``, ``plaincnn``, ``resnet18``, ``resnet50``, ``mobilenetv2``, ``shufflenetv2``, and
+   the transformers classifiers ``hf-resnet``, ``hf-regnet``, ``hf-convnext``, ``hf-convnextv2``,
+   ``hf-mobilenet-v2``, ``hf-efficientnet`` of :mod:`pnc_pack.zoo.hf`),
    whose modules are a fixed list inside this package, imported on first lookup;
 2. only if not found there, among the entry points of installed packages in the group
    ``pnc_pack.architectures`` (``importlib.metadata``), matched by *exact* entry-point name.
@@ -36,6 +38,7 @@ _BUILTIN_MODULES = (
     "pnc_pack.zoo.resnet",
     "pnc_pack.zoo.mobilenet",
     "pnc_pack.zoo.shufflenet",
+    "pnc_pack.zoo.hf",  # transformers image classifiers; transformers itself is imported on the first build
 )
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
@@ -105,7 +108,8 @@ def list_archs(include_entry_points: bool = True) -> list[str]:
 
 def _builtin_names() -> tuple[str, ...]:
     # Kept in step with the modules above (a test checks it); avoids importing torch just to list names.
-    return ("lenet5", "mobilenetv2", "plaincnn", "resnet18", "resnet50", "shufflenetv2")
+    return ("hf-convnext", "hf-convnextv2", "hf-efficientnet", "hf-mobilenet-v2", "hf-regnet", "hf-resnet",
+            "lenet5", "mobilenetv2", "plaincnn", "resnet18", "resnet50", "shufflenetv2")
 
 
 def get_arch(name: str) -> Callable[..., Any]:
