@@ -19,7 +19,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # PyPI install of torch==2.13.0 on Linux x86-64 resolves to the CUDA build and its gigabytes of nvidia-* packages.
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt \
     ${PNC_PACK_TORCH_INDEX:+--index-url "$PNC_PACK_TORCH_INDEX"} "torch==2.13.0"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench,lint,onnx]"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench,lint,onnx,hf]"
   echo "$want" > "$stamp"
 fi
 cmd=${1:-test}; shift || true
