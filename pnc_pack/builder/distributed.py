@@ -692,7 +692,7 @@ class session:  # noqa: N801 - used as a context manager, like open()
                 if exc is None:
                     s.finish()
                 else:
-                    replaced = s.died() if isinstance(exc, (KeyboardInterrupt, RankError)) else None
+                    replaced = s.died()  # a rank that died is the cause, whatever rank 0 saw of it
                     s.abort(replaced or exc)
         finally:
             s.close()

@@ -13,6 +13,7 @@ from pnc_pack.cli._build_opts import (
     parse_settings,
 )
 from pnc_pack.cli._common import emit_json, json_option
+from pnc_pack.cli._dist import dist_options, torchrun_threads
 
 
 def _plan(sources, clone_classes, select) -> list[tuple[str, list[int]]]:
@@ -49,10 +50,11 @@ def _plan(sources, clone_classes, select) -> list[tuple[str, list[int]]]:
               help="With --select-source: random patch masks per anchor (the paper's 100; with few, the scores of "
                    "close candidates swap between draws).")
 @builder_options
+@dist_options
 @list_settings_option
 @json_option
 def build_cmd(sources, target, data, clone_classes, select, select_by, select_anchors, select_masks, data_fraction, seed,
-              steps, settings, eval_data, output, as_json):
+              steps, settings, eval_data, output, as_json, nproc=None, dist_timeout=None):
     """Run Partial Network Cloning: clone CLONE_CLASSES of SOURCE into TARGET and write a clone delta.
 
     Several sources in one clone: --source A --clone-classes 5,6 --source B --clone-classes 7 gives one delta
@@ -68,12 +70,18 @@ def build_cmd(sources, target, data, clone_classes, select, select_by, select_an
     """
     import time
 
+    torchrun_threads()  # before torch loads: every rank gets the serial build's thread count
     from pnc_pack.data import load_dataset
     from pnc_pack.format import codec
     from pnc_pack.progress import progress
 
     plan = _plan(sources, clone_classes, select)
     kw = parse_settings(settings, data_fraction=data_fraction, steps=steps)
+    from pnc_pack.builder.distributed import session
+
+    dist = click.get_current_context().with_resource(session(nproc, dist_timeout, explicit=True))
+    if dist is not None and dist.rank != 0:  # a worker: rank 0 sends it units of work, and alone writes
+        raise click.exceptions.Exit(dist.serve())
     ds = load_dataset(data)
     ev = ds if eval_data == data else eval_data
     t0 = time.perf_counter()
@@ -94,6 +102,8 @@ def build_cmd(sources, target, data, clone_classes, select, select_by, select_an
             from pnc_pack.api.build import build_multi
 
             delta = build_multi(target, plan, ds, seed=seed, eval_data=ev, progress=p, **kw)
+    if dist is not None:
+        dist.finish()  # every rank done; then rank 0 alone writes
     seconds = time.perf_counter() - t0
     size = codec.save(delta, output)
     m = delta.metrics
