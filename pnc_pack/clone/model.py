@@ -178,7 +178,14 @@ class ClonedNetwork(nn.Module):
         return [p for b in self._live.branches for part in (b.adapter, b.head) for p in part.parameters()]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        live = self._live  # one snapshot for the whole call
+        return self._forward(self._live, x)  # one snapshot for the whole call
+
+    def forward_labelled(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int] | None]:
+        """(logits, the dataset label of each output) from one snapshot: consistent while modules come and go."""
+        live = self._live
+        return self._forward(live, x), None if live.output_labels is None else list(live.output_labels)
+
+    def _forward(self, live: Live, x: torch.Tensor) -> torch.Tensor:
         t = self.target
         wanted = {b.module.target_position for b in live.branches}
         taps = {}
