@@ -77,7 +77,7 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
     ys = source_logits(source, xs, b, cfg.grid)
     theta, r2 = fit_local_models(b, ys, cfg.kernel_width, cfg.ridge)
     g = surrogate_outputs(b, theta)[..., clone_idx]
-    if cfg.neg_weight == 0:  # no negatives: none are made
+    if cfg.neg_weight == 0 or not cfg.uses("neg"):  # no negatives: none are made
         nx, ny, nxh, nyh = X[:0], y[:0], X[:0], y[:0]
     else:
         seen_by_source = _SourceOnTarget(source, target)
@@ -143,7 +143,7 @@ def train_position(p: S.Problem, cfg: BuildConfig, seed: int, R: int, progress=N
 def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> tuple[S.Branch, dict]:
     """SUPP Alg. 1: R = L-1 down to 0, fresh A, F_c, M at each; R* by held-out loss; binarise; re-tune."""
     L = p.target.num_blocks
-    positions = list(range(L - 1, -1, -1)) if cfg.search else [0]
+    positions = list(range(L - 1, -1, -1)) if cfg.search and cfg.insert else [0]
     if cfg.positions is not None:
         positions = [r for r in positions if r in cfg.positions]
         if not positions:
@@ -167,7 +167,7 @@ def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> t
     if not all(torch.isfinite(torch.tensor(v)) for v in final.values()):
         raise BuildError(f"training diverged (held-out loss {final})")
     out = {"loss_per_R": {str(r): report[r] for r in sorted(report)}, "R": best, "final_held_out": final}
-    recall = cfg.recall(p.k)
+    recall = cfg.recall(p.k) if cfg.uses("cal") else None
     if recall is not None and p.anchors_ho is not None and len(p.anchors_ho):
         out["calibration"] = S.calibrate(p, br, recall)
     return br, out

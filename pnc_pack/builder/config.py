@@ -23,16 +23,17 @@ fraction (0.1 on MNIST), the search R = L-1 down to 0 with fresh adapter / class
   ``route_recall`` (one cloned class) or ``route_recall_multi`` (several) of the held-out anchors has its largest
   new logit above the largest target logit. Training alone leaves the operating point wherever the negatives'
   weight puts it; this sets it from data the builder has, and it is what keeps Ori near the target's.
-- Adam (``lr``, ``mask_lr``), ``steps`` per position in batches of ``batch_size``: a fixed budget rather than
-  epochs, so build time does not grow with |D_t|.
+- Adam (``lr``, ``mask_lr``), ``steps`` per position (batches of ``batch_size``): a budget, not epochs.
+- ``objective="paper"``: L_loc + the paper's KD terms only; ``insert`` / ``localize`` false: the two ablations.
 
-Why each default has its value (measurements, variants tried and not kept, commands, results files, and the data
-split they were measured on): docs/builder-notes.md. The defaults are part of every delta's provenance
-(``to_dict``), so changing one changes the bytes a build writes.
+Why each default has its value, and what ``objective`` and the ablations are (measurements with their commands,
+results files and data split): docs/builder-notes.md. The defaults are part of every delta's provenance
+(``to_dict``; ``LATE`` settings only when not at their default): changing one changes the bytes a build writes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
@@ -40,6 +41,10 @@ from typing import Any
 from pnc_pack.errors import UsageError
 
 NEGATIVES = ("typical", "transforms", "inversion", "both")
+OBJECTIVES = ("pnc", "paper", "paper+ce", "paper+ce+neg", "paper+ce+neg+cal")
+# Settings added after deltas were first written: ``to_dict`` (the provenance) names them only when they differ from
+# these defaults, so a build with the default settings writes the same bytes as before they existed.
+LATE = {"objective": "pnc", "insert": True}
 
 
 def _setting(default, text: str):
@@ -97,19 +102,27 @@ class BuildConfig:
                                                 "calibration, one cloned class (none: no calibration).")
     route_recall_multi: float | None = _setting(0.97, "Share of held-out D_t anchors routed to the cloned classes "
                                                       "after calibration, two or more cloned classes (none: off).")
-    search: bool = _setting(True, "Search the insertion position; false: R = 0 (the 'PNC w/o Insert' ablation).")
+    search: bool = _setting(True, "Search the insertion position; false: R = 0, all else learned as usual.")
     localize: bool = _setting(True, "Learn the filter mask and L_loc; false: neither (the 'PNC w/o Local' "
                                     "ablation).")
     positions: tuple[int, ...] | None = _setting(None, "Restrict the search to these target positions, e.g. 0,1 "
                                                        "(none: all).")
+    objective: str = _setting("pnc", "Training objective: pnc (the builder's: L_loc, new-class KD, CE, negatives, "
+                                     "calibration) | paper (L_loc + the paper's KD terms only) | paper+ce | "
+                                     "paper+ce+neg | paper+ce+neg+cal (the paper's plus each addition in turn).")
+    insert: bool = _setting(True, "Learn the insertion; false: the 'PNC w/o Insert' ablation (R = 0, the adapter "
+                                  "frozen at its identity start, the mask from L_loc alone, only F_c trained).")
 
     def __post_init__(self):
+        _check_numbers(self)
         if not 0 < self.data_fraction <= 1:
             raise UsageError(f"data_fraction must be in (0, 1], got {self.data_fraction}")
         if self.grid < 1 or self.masks_per_anchor < 1 or self.steps < 1 or self.batch_size < 1:
             raise UsageError("grid, masks_per_anchor, steps and batch_size must be positive")
         if self.negatives not in NEGATIVES:
             raise UsageError(f"negatives must be one of {', '.join(NEGATIVES)}, got {self.negatives!r}")
+        if self.objective not in OBJECTIVES:
+            raise UsageError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.inversion_copies < 1 or self.inversion_steps < 0:
             raise UsageError("inversion_copies must be positive and inversion_steps not negative")
         for name in ("neg_novelty", "route_recall", "route_recall_multi"):  # shares: (0, 1], or None for off
@@ -125,9 +138,16 @@ class BuildConfig:
         """The routing recall the calibration aims at when cloning ``k`` classes."""
         return self.route_recall if k == 1 else self.route_recall_multi
 
+    def uses(self, part: str) -> bool:
+        """Whether the objective has the builder's addition ``part``: ce, neg (negatives) or cal (calibration)."""
+        return self.objective == "pnc" or part in self.objective.split("+")[1:]
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["positions"] = None if self.positions is None else list(self.positions)
+        for name, default in LATE.items():  # see LATE: named only when not at their default
+            if d[name] == default:
+                del d[name]
         return d
 
     @classmethod
@@ -152,6 +172,29 @@ class BuildConfig:
         """(name, type, default, help) of every setting, in field order."""
         return [(f.name, str(f.type), None if f.default is MISSING else f.default, f.metadata.get("help", ""))
                 for f in fields(cls)]
+
+
+POSITIVE = ("lr", "mask_lr", "kernel_width", "temperature", "pool_size")
+NOT_NEGATIVE = ("ridge", "sparsity", "loc_weight", "kd_weight", "ce_weight", "neg_weight", "retune_steps")
+SHARES = ("neg_target_conf", "neg_source_max")  # in [0, 1]
+
+
+def _check_numbers(c: "BuildConfig") -> None:
+    """Every number finite (nan or inf trains for minutes and then fails, or writes garbage), rates and sizes
+    positive, weights not negative, probabilities in [0, 1]: a UsageError naming the setting, before any work."""
+    for f in fields(c):
+        v = getattr(c, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise UsageError(f"build setting {f.name} must be a finite number, got {v}")
+    for name in POSITIVE:
+        if not getattr(c, name) > 0:
+            raise UsageError(f"build setting {name} must be positive, got {getattr(c, name)}")
+    for name in NOT_NEGATIVE:
+        if getattr(c, name) < 0:
+            raise UsageError(f"build setting {name} must be 0 or more, got {getattr(c, name)}")
+    for name in SHARES:
+        if not 0 <= getattr(c, name) <= 1:
+            raise UsageError(f"build setting {name} must be in [0, 1], got {getattr(c, name)}")
 
 
 def _check_names(d) -> None:

@@ -95,6 +95,7 @@ class Branch:
     head: nn.Linear
     scores: dict  # mask point -> real scores (None when not localising)
     binary: dict | None = None  # mask point -> 0/1 float tensor, once binarised
+    insert: bool = True  # false ('PNC w/o Insert'): adapter frozen, the insertion losses do not reach the mask
 
     def masks(self) -> dict:
         if self.binary is not None:
@@ -126,13 +127,14 @@ def fresh_branch(p: Problem, R: int, cfg: BuildConfig) -> Branch:
     scores = {}
     if cfg.localize:
         scores = {n: torch.full((f,), cfg.mask_init, requires_grad=True) for n, f in s.mask_points(R_s, s.num_blocks)}
-    return Branch(R, R_s, adapter, head, scores)
+    return Branch(R, R_s, adapter, head, scores, insert=cfg.insert)
 
 
 def clone_logits(p: Problem, br: Branch, fz: Frozen) -> torch.Tensor:
     s = p.source
     a = br.adapter(fz.tap)
-    with masked(s, br.masks()):
+    masks = br.masks() if br.insert else {n: m.detach() for n, m in br.masks().items()}
+    with masked(s, masks):
         f_s = s.head_input(s.forward_blocks(a, br.R_s, s.num_blocks))
     return torch.cat([fz.old, br.head(torch.cat([fz.f_t, f_s], 1))], 1)
 
@@ -146,8 +148,13 @@ def loc_logits(p: Problem, br: Branch, fz: Frozen) -> torch.Tensor:
 def losses(p: Problem, br: Branch, cfg: BuildConfig, fz: Frozen, y, g, fneg: Frozen | None, ny, train: bool) -> dict:
     out = {}
     logits = clone_logits(p, br, fz)
-    out["ce"] = F.cross_entropy(logits, p.n_old + y)
-    if p.k > 1:
+    if cfg.uses("ce"):
+        out["ce"] = F.cross_entropy(logits, p.n_old + y)
+    if cfg.objective != "pnc":  # the paper's two KD terms as one: the whole output vs [M_t(b·x) | G(b)]
+        T = cfg.temperature
+        teacher = torch.cat([fz.old, g], 1)
+        out["kd"] = F.kl_div(F.log_softmax(logits / T, 1), F.softmax(teacher / T, 1), reduction="batchmean") * T * T
+    elif p.k > 1:
         T = cfg.temperature
         out["kd"] = F.kl_div(F.log_softmax(logits[:, p.n_old:] / T, 1), F.softmax(g / T, 1), reduction="batchmean") * T * T
     if cfg.localize and br.scores:
@@ -170,7 +177,7 @@ def train(p: Problem, br: Branch, cfg: BuildConfig, steps: int, gen: torch.Gener
     loc = bool(cfg.localize and br.scores)
     fz = freeze(p, br.R, br.R_s, p.x_tr, loc)
     fneg = freeze(p, br.R, br.R_s, p.neg_x, False) if len(p.neg_x) else None
-    groups = [{"params": br.parameters(), "lr": cfg.lr}]
+    groups = [{"params": br.parameters() if br.insert else list(br.head.parameters()), "lr": cfg.lr}]
     if br.scores and br.binary is None:
         groups.append({"params": list(br.scores.values()), "lr": cfg.mask_lr})
     opt = torch.optim.Adam(groups)
