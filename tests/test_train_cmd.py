@@ -65,17 +65,26 @@ def test_train_bn_model_infers_channels(digits):
     (["--arch", "lenet5", "--data", "digits", "--classes", "0,1", "--arch-arg", "image_size=4"], 6, "image_size"),
     (["--arch", "lenet5", "--data", "digits", "--classes", "0,1", "--data-fraction", "2"], 2, "fraction"),
     (["--arch", "lenet5", "--data", "digits", "--classes", "0,1", "--lr", "-1"], 2, "lr"),
+    (["--arch", "lenet5", "--data", "digits", "--classes", "0,,1"], 2, "empty item"),
+    (["--arch", "lenet5", "--data", "digits", "--classes", "0,1", "--batch-size", "0"], 2, "--batch-size"),
 ])
 def test_cli_errors(tmp_path, capsys, args, code, msg):
-    rc = main(["train", *args, "--epochs", "0", "-o", str(tmp_path / "m")])
+    rc = main(["train", *args, "--epochs", "1", "-o", str(tmp_path / "m")])
     err = capsys.readouterr().err
     assert rc == code, err
     assert msg in err and "Traceback" not in err
     assert not (tmp_path / "m" / "model.safetensors").exists()
 
 
+def test_cli_refuses_zero_epochs(tmp_path, capsys):
+    """An untrained model is never written (issue 20, item 11)."""
+    rc = main(["train", "--arch", "lenet5", "--data", "digits", "--classes", "0,1", "--epochs", "0",
+               "-o", str(tmp_path / "m")])
+    assert rc == 2 and "--epochs" in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
 def test_cli_refuses_overwrite(tmp_path, capsys):
-    args = ["train", "--arch", "lenet5", "--data", "digits", "--classes", "0,1", "--epochs", "0",
+    args = ["train", "--arch", "lenet5", "--data", "digits", "--classes", "0,1", "--epochs", "1",
             "--arch-arg", "image_size=16", "-o", str(tmp_path)]
     assert main(args) == 0
     assert load_pretrained(tmp_path)[1].input_shape == [1, 16, 16]

@@ -9,12 +9,20 @@ from pnc_pack.errors import UsageError
 
 
 def parse_classes(value: str, flag: str = "--clone-classes") -> list[int]:
+    """``5,6,7`` -> [5, 6, 7]; an empty item (``5,,6``, ``5,``), a non-integer or a class given twice is a
+    UsageError naming the flag."""
+    items = [v.strip() for v in value.split(",")]
+    if not "".join(items):
+        raise UsageError(f"{flag}: at least one class")
+    if "" in items:
+        raise UsageError(f"{flag}: empty item in {value!r}: expected comma-separated integers like 5,6,7")
     try:
-        out = [int(v) for v in value.split(",") if v.strip()]
+        out = [int(v) for v in items]
     except ValueError:
         raise UsageError(f"{flag}: expected comma-separated integers, got {value!r}") from None
-    if not out:
-        raise UsageError(f"{flag}: at least one class")
+    twice = sorted({c for c in out if out.count(c) > 1})
+    if twice:
+        raise UsageError(f"{flag}: class {twice[0]} given twice in {value!r}")
     return out
 
 
@@ -121,7 +129,7 @@ def list_settings_option(f):
 
 
 def builder_options(f):
-    """--data-fraction, --seed, --steps, --set NAME=VALUE, --eval-data and -o/--output, in that order."""
+    """--data-fraction, --seed, --steps, --set NAME=VALUE, --eval-data, -o/--output and --force, in that order."""
     opts = [
         click.option("--data-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
                      help="Share of the to-be-cloned training samples used (default 0.1, as the paper on MNIST)."),
@@ -134,6 +142,7 @@ def builder_options(f):
                      help="Dataset spec whose test split gives the metrics stored in the delta."),
         click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
                      help="Where to write the delta."),
+        click.option("--force", is_flag=True, help="Overwrite OUTPUT if it already exists."),
     ]
     for opt in reversed(opts):
         f = opt(f)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
-from pnc_pack.errors import PncError
+from pnc_pack.errors import PncError, UsageError
 
 
 def run_main(group: click.Group, argv=None) -> int:
@@ -61,6 +62,37 @@ def emit_json(obj: Any) -> None:
 
 def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(f)
+
+
+def force_option(f):
+    return click.option("--force", is_flag=True, help="Overwrite outputs that already exist.")(f)
+
+
+def check_outputs(*paths, force: bool = False) -> None:
+    """The one rule for what a command writes, checked before any work: a file that already exists is kept unless
+    ``--force`` was given, a folder is never taken for a file, and the folder each file goes in (created when
+    missing) must be writable. UsageError naming the file, the flag or the folder."""
+    for p in paths:
+        if p is None:
+            continue
+        p = Path(p)
+        if p.is_dir():
+            raise UsageError(f"{p} is a folder, not a file: give the file to write")
+        if (p.exists() or p.is_symlink()) and not force:
+            raise UsageError(f"{p} already exists; pass --force to overwrite it")
+        check_writable(p.parent)
+
+
+def check_writable(folder) -> None:
+    """UsageError unless files can be created in ``folder`` (or in its nearest existing parent, when missing)."""
+    folder = Path(folder)
+    here = folder
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    if not here.is_dir():
+        raise UsageError(f"cannot write in {folder}: {here} is not a folder")
+    if not os.access(here, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write in {folder}: permission denied on {here}")
 
 
 def progress_enabled() -> bool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from pnc_pack.cli._build_opts import eval_lines
-from pnc_pack.cli._common import emit_json, json_option
+from pnc_pack.cli._common import check_outputs, check_writable, emit_json, force_option, json_option
 
 
 @click.command("apply")
@@ -38,10 +40,11 @@ from pnc_pack.cli._common import emit_json, json_option
 @click.option("--onnx-atol", type=click.FloatRange(0), default=1e-4, show_default=True,
               help="ONNX check: allowed max |onnx - torch| is atol + rtol * max |torch|.")
 @click.option("--onnx-rtol", type=click.FloatRange(0), default=1e-4, show_default=True)
+@force_option
 @json_option
 def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, export_dir, repair_data,
               repair_epochs, repair_samples, output, eval_data, min_ori, min_tar, max_ori_drop, onnx_path, onnx_opset,
-              onnx_atol, onnx_rtol, as_json):
+              onnx_atol, onnx_rtol, force, as_json):
     """Rebuild the cloned model from DELTA (a file or hf://REPO[@REV]) and the models it pins.
 
     Every referenced file's size and sha256 is checked before any tensor is read; pretrained weights are never
@@ -59,6 +62,12 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
 
     if output and not repair_data:
         raise UsageError("-o/--output writes a repaired delta: it needs --repair-data")
+    check_outputs(output, onnx_path, force=force)
+    if export_dir:
+        from pnc_pack.clone.export import CONFIG, WEIGHTS
+
+        check_writable(export_dir)
+        check_outputs(Path(export_dir) / WEIGHTS, Path(export_dir) / CONFIG, force=force)
     gates = {k: v for k, v in (("min_ori", min_ori), ("min_tar", min_tar), ("max_ori_drop", max_ori_drop))
              if v is not None}
     if gates and not eval_data:

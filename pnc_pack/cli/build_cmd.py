@@ -12,7 +12,7 @@ from pnc_pack.cli._build_opts import (
     parse_classes,
     parse_settings,
 )
-from pnc_pack.cli._common import emit_json, json_option
+from pnc_pack.cli._common import check_outputs, emit_json, json_option
 from pnc_pack.cli._dist import dist_options, torchrun_threads
 
 
@@ -54,7 +54,7 @@ def _plan(sources, clone_classes, select) -> list[tuple[str, list[int]]]:
 @list_settings_option
 @json_option
 def build_cmd(sources, target, data, clone_classes, select, select_by, select_anchors, select_masks, data_fraction, seed,
-              steps, settings, eval_data, output, as_json, nproc=None, dist_timeout=None):
+              steps, settings, eval_data, output, force, as_json, nproc=None, dist_timeout=None):
     """Run Partial Network Cloning: clone CLONE_CLASSES of SOURCE into TARGET and write a clone delta.
 
     Several sources in one clone: --source A --clone-classes 5,6 --source B --clone-classes 7 gives one delta
@@ -82,6 +82,7 @@ def build_cmd(sources, target, data, clone_classes, select, select_by, select_an
     dist = click.get_current_context().with_resource(session(nproc, dist_timeout, explicit=True))
     if dist is not None and dist.rank != 0:  # a worker: rank 0 sends it units of work, and alone writes
         raise click.exceptions.Exit(dist.serve())
+    check_outputs(output, force=force)
     ds = load_dataset(data)
     ev = ds if eval_data == data else eval_data
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from pnc_pack.cli._build_opts import builder_options, eval_lines, module_lines, parse_classes, parse_settings
-from pnc_pack.cli._common import emit_json, json_option
+from pnc_pack.cli._common import check_outputs, emit_json, force_option, json_option
 
 
 def _report(delta, output, size, base, extra: dict, as_json: bool, lines_fn=None):
@@ -44,7 +44,7 @@ def _report(delta, output, size, base, extra: dict, as_json: bool, lines_fn=None
 @builder_options
 @json_option
 def add_cmd(base, source, clone_classes, data, target, models_dir, data_fraction, seed, steps, settings, eval_data, output,
-            as_json):
+            force, as_json):
     """Add a module to the clone delta BASE (a file or hf://REPO[@REV]): clone CLONE_CLASSES of SOURCE into the
     same target. The modules already in BASE are not retrained: their tensors are copied as they are."""
     from pnc_pack.api.build import add_source
@@ -54,6 +54,7 @@ def add_cmd(base, source, clone_classes, data, target, models_dir, data_fraction
     from pnc_pack.progress import progress
 
     kw = parse_settings(settings, data_fraction=data_fraction, steps=steps)
+    check_outputs(output, force=force)
     d = open_delta(base)
     ds = load_dataset(data)
     ev = ds if eval_data == data else eval_data
@@ -78,8 +79,9 @@ def add_cmd(base, source, clone_classes, data, target, models_dir, data_fraction
 @click.option("--classes", default=None, help="Remove the module that clones exactly these classes, e.g. 5,6.")
 @click.option("--all", "remove_all", is_flag=True, help="Remove every module (the delta of the bare target).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the new delta.")
+@force_option
 @json_option
-def remove_cmd(base, indices, source, classes, remove_all, output, as_json):
+def remove_cmd(base, indices, source, classes, remove_all, output, force, as_json):
     """Remove modules from the clone delta BASE (a file or hf://REPO[@REV]) and write the rest to OUTPUT; the others
     are untouched, so their
     logits are exactly what they were. Removing every module leaves the target alone, bit for bit."""
@@ -88,6 +90,10 @@ def remove_cmd(base, indices, source, classes, remove_all, output, as_json):
     from pnc_pack.format import codec
     from pnc_pack.format.compose import find_modules, remove, split
 
+    check_outputs(output, force=force)
+    if remove_all and (indices or source is not None or classes is not None):
+        raise UsageError("--all removes every module: give it alone, or name modules with --module, --source or "
+                         "--classes instead")
     d = open_delta(base)
     chosen = set(indices)
     if remove_all:

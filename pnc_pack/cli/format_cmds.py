@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from pnc_pack.cli._common import emit_json, json_option
+from pnc_pack.cli._common import check_outputs, emit_json, force_option, json_option
 
 
 @click.command("inspect")
@@ -78,6 +78,7 @@ def keygen_cmd(name, force, as_json):
     """Create an Ed25519 signing key pair: NAME (private, PKCS#8 PEM, 0600) and NAME.pub (public)."""
     from pnc_pack.format.signing import keygen
 
+    check_outputs(name, f"{name}.pub", force=force)
     priv, pub, fp = keygen(name, overwrite=force)
     if as_json:
         emit_json({"private_key": str(priv), "public_key": str(pub), "fingerprint": fp})
@@ -91,8 +92,9 @@ def keygen_cmd(name, force, as_json):
               help="Private key file (from keygen).")
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
               help="Write the signed delta here instead of rewriting DELTA (needed for an hf:// DELTA).")
+@force_option
 @json_option
-def sign_cmd(delta, key_path, output, as_json):
+def sign_cmd(delta, key_path, output, force, as_json):
     """Add a signature to the clone delta DELTA (a file or hf://REPO[@REV]): an atomic rewrite of the file, or a new
     file with -o. The digest does not change."""
     from pnc_pack.api.specs import delta_bytes
@@ -102,6 +104,7 @@ def sign_cmd(delta, key_path, output, as_json):
     from pnc_pack.fsutil import atomic_write
     from pnc_pack.refs import is_hub_spec
 
+    check_outputs(output, force=force)
     key = load_private_key(key_path)
     if output is None:
         if is_hub_spec(delta):

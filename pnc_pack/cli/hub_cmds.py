@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from pnc_pack.cli._common import emit_json, json_option
+from pnc_pack.cli._common import check_outputs, emit_json, force_option, json_option
 
 
 def _push_options(what: str, default_message: str):
@@ -61,8 +61,9 @@ def push_cmd(delta, repo_id, branch, private, message, as_json):
 @click.option("--trusted-key", "trusted", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A trusted public key (NAME.pub from keygen); a valid signature by one of them is required.")
 @click.option("--require-signature", is_flag=True, help="Fail (exit 4) when the delta carries no valid signature.")
+@force_option
 @json_option
-def pull_cmd(spec, output, trusted, require_signature, as_json):
+def pull_cmd(spec, output, trusted, require_signature, force, as_json):
     """Download the clone delta of REPO_ID (at a branch, tag or commit) through the Hub cache and verify it.
 
     Prints the commit it came from and the path of the verified file.
@@ -71,6 +72,12 @@ def pull_cmd(spec, output, trusted, require_signature, as_json):
     from pnc_pack.hub import parse_spec, pull
     from pnc_pack.refs import sha256_file
 
+    if output is not None:
+        from pathlib import Path
+
+        from pnc_pack.hub.deltas import DELTA_FILENAME
+
+        check_outputs(Path(output) / DELTA_FILENAME if Path(output).is_dir() else output, force=force)
     keys = [load_public_key(p) for p in trusted]
     pulled = pull(spec, output=output, trusted_keys=keys, require_signature=require_signature)
     path, commit, delta = pulled.path, pulled.commit, pulled.delta

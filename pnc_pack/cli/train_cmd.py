@@ -7,18 +7,20 @@ from pathlib import Path
 
 import click
 
-from pnc_pack.cli._common import emit_json, json_option
+from pnc_pack.cli._common import check_outputs, check_writable, emit_json, json_option
 from pnc_pack.errors import UsageError
 
 
 def parse_classes(text: str) -> list[int]:
+    items = text.replace(" ", "").split(",")
+    if items == [""]:
+        raise UsageError("--classes: no class given")
+    if "" in items:
+        raise UsageError(f"--classes: empty item in {text!r}: expected comma-separated integer labels like 0,1,2")
     try:
-        out = [int(t) for t in text.replace(" ", "").split(",") if t != ""]
+        return [int(t) for t in items]
     except ValueError:
         raise UsageError(f"--classes: expected comma-separated integer labels like 0,1,2, got {text!r}") from None
-    if not out:
-        raise UsageError("--classes: no class given")
-    return out
 
 
 def parse_arch_arg(text: str) -> tuple[str, object]:
@@ -42,9 +44,9 @@ def parse_arch_arg(text: str) -> tuple[str, object]:
 @click.option("--data", "data_spec", required=True,
               help="Dataset spec: mnist5k, digits, idx:DIR, npz:FILE or folder:DIR.")
 @click.option("--classes", required=True, help="Comma-separated labels; output i is label classes[i].")
-@click.option("--epochs", type=int, default=3, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
 @click.option("--weight-decay", type=float, default=0.0, show_default=True)
 @click.option("--label-smoothing", type=float, default=0.0, show_default=True)
@@ -66,8 +68,8 @@ def train_cmd(arch, data_spec, classes, epochs, seed, batch_size, lr, weight_dec
     class_list = parse_classes(classes)
     arch_args = dict(parse_arch_arg(a) for a in arch_arg)
     out = Path(output)
-    if (out / "model.safetensors").exists() and not force:
-        raise UsageError(f"{out} already holds a model (model.safetensors); pass --force to overwrite it")
+    check_writable(out)
+    check_outputs(out / "model.safetensors", out / "config.json", force=force)
     t0 = time.perf_counter()
     with progress() as p:
         model, config = train_model(
