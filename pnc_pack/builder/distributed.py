@@ -208,7 +208,7 @@ def _modules_setup(meta: dict, t: dict):
     datasets = {int(i): _dataset_in(f"data{i}", d, t) for i, d in meta["datasets"].items()}
     ev = None if meta["eval"] is None else _dataset_in("eval", meta["eval"], t)
     return SimpleNamespace(target=_spec_in(meta["target"]), jobs=meta["jobs"], datasets=datasets, eval=ev,
-                           cfg=BuildConfig.from_dict(meta["cfg"]), seed=meta["seed"])
+                           cfg=BuildConfig.from_dict(meta["cfg"]), seed=meta["seed"], extra=meta.get("extra", {}))
 
 
 def _modules_unit(ctx, i: int):
@@ -217,7 +217,7 @@ def _modules_unit(ctx, i: int):
 
     job = ctx.jobs[str(i)]
     delta = build_clone(ctx.target, _spec_in(job["source"]), ctx.datasets[job["data"]], job["classes"],
-                        seed=ctx.seed, eval_data=ctx.eval, config=ctx.cfg)
+                        seed=ctx.seed, eval_data=ctx.eval, config=ctx.cfg, **ctx.extra)
     return codec.dumps(delta)
 
 
@@ -385,9 +385,13 @@ class Driver:
         from pnc_pack.builder.config import BuildConfig
         from pnc_pack.format import codec
 
-        if overrides:
-            BuildConfig.with_overrides(**overrides)
-        cfg = replace(config or BuildConfig(), **overrides)
+        names = {f.name for f in fields(BuildConfig)}
+        extra = {k: (v if v is None or isinstance(v, (bool, int, float, str)) else str(v))
+                 for k, v in overrides.items() if k not in names}  # build_clone's own keywords (device, ...)
+        settings = {k: v for k, v in overrides.items() if k in names}
+        if settings:
+            BuildConfig.with_overrides(**settings)
+        cfg = replace(config or BuildConfig(), **settings)
         data_index = {}
         for _, _, ds in jobs:
             data_index.setdefault(id(ds), len(data_index))
@@ -395,7 +399,7 @@ class Driver:
                     for i, (src, classes, ds) in enumerate(jobs)}
 
         def job(units):
-            meta = {"target": _spec_out(target), "cfg": cfg.to_dict(), "seed": seed, "eval": None,
+            meta = {"target": _spec_out(target), "cfg": cfg.to_dict(), "seed": seed, "eval": None, "extra": extra,
                     "jobs": {str(u): job_meta[u] for u in units}, "datasets": {}}
             tensors = {}
             for u in units:
@@ -412,7 +416,7 @@ class Driver:
 
         def own(u):
             src, classes, ds = jobs[u]
-            deltas[u] = build_clone(target, src, ds, classes, seed=seed, eval_data=eval_data, config=cfg)
+            deltas[u] = build_clone(target, src, ds, classes, seed=seed, eval_data=eval_data, config=cfg, **extra)
 
         def cost(src):
             folder = resolve(src)[0]
