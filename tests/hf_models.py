@@ -30,14 +30,16 @@ CLASSES = {
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
-def make_hf_model(model_type: str, num_labels: int = 5, seed: int = 0, image_size: int = 32, **overrides):
+def make_hf_model(model_type: str, num_labels: int = 5, seed: int = 0, image_size: int = 32, labels=None,
+                  **overrides):
     import transformers
 
     cfg_name, model_name, _ = CLASSES[model_type]
     args = dict(TINY[model_type], **overrides)
     if model_type in ("mobilenet_v2", "efficientnet", "convnext", "convnextv2"):
         args.setdefault("image_size", image_size)
-    id2label = {i: f"class-{i}" for i in range(num_labels)}
+    id2label = {i: f"class-{i}" for i in range(num_labels)} if labels is None else {
+        i: str(c) for i, c in enumerate(labels)}  # integer names: dataset labels
     config = getattr(transformers, cfg_name)(id2label=id2label, label2id={v: k for k, v in id2label.items()}, **args)
     torch.manual_seed(seed)
     model = getattr(transformers, model_name)(config).eval()
@@ -70,9 +72,10 @@ def processor(model_type: str, image_size: int = 32, resample: int = 2, crop_pct
 
 
 def write_hf_folder(folder, model_type: str, num_labels: int = 5, seed: int = 0, image_size: int = 32,
-                    model=None, **overrides) -> Path:
+                    model=None, labels=None, **overrides) -> Path:
     folder = Path(folder)
-    model = model if model is not None else make_hf_model(model_type, num_labels, seed, image_size, **overrides)
+    model = model if model is not None else make_hf_model(model_type, num_labels, seed, image_size, labels,
+                                                          **overrides)
     model.save_pretrained(folder)
     processor(model_type, image_size).save_pretrained(folder)
     return folder

@@ -67,4 +67,8 @@ def cli():
 
 
 def main(argv=None):
+    from pnc_pack.data.specs import set_hub_resolver
+    from pnc_pack.hub.datasets import fetch_dataset
+
+    set_hub_resolver(fetch_dataset)  # hf:ORG/NAME[@REV] data specs, in every command that takes --data
     return run_main(cli, argv)

@@ -11,16 +11,26 @@ spec               meaning
 ``npz:FILE``       a numpy ``.npz`` (no pickle): ``x_train``, ``y_train`` [, ``x_test``, ``y_test``] or ``X``, ``y``
 ``folder:DIR``     one sub-folder per class of PNG/JPEG/BMP/GIF images (needs Pillow); or ``DIR/train`` and
                    ``DIR/test`` each laid out so
+``parquet:DIR``    the Hub's parquet layout (train/test files, Image + ClassLabel columns; pyarrow, Pillow)
+``hf:ORG/NAME``    a Hub dataset repository in that layout, ``[@REV]`` pinned to a commit through the Hub cache by
+                   the resolver the Hub layer installs (``set_hub_resolver``: data/ never imports hub/)
 =================  =========================================================================================
 
-Nothing is downloaded. A bad spec is a :class:`DataError` (exit code 2) listing these forms.
+Nothing is downloaded here. A bad spec is a :class:`DataError` (exit code 2) listing these forms.
 """
 
 from __future__ import annotations
 
 from pnc_pack.errors import DataError
 
-SPEC_FORMS = ("mnist5k", "digits", "idx:DIR", "npz:FILE", "folder:DIR")
+SPEC_FORMS = ("mnist5k", "digits", "idx:DIR", "npz:FILE", "folder:DIR", "parquet:DIR", "hf:ORG/NAME[@REV]")
+_HUB_RESOLVER = None  # hf:ORG/NAME[@REV] -> (local folder, pinned name); installed by the edge (cli, api)
+
+
+def set_hub_resolver(fn) -> None:
+    """Install how ``hf:`` specs become a local folder of parquet files and a pinned name (``hub.datasets``)."""
+    global _HUB_RESOLVER
+    _HUB_RESOLVER = fn
 
 
 def _bad(spec, why: str) -> DataError:
@@ -36,7 +46,7 @@ def parse_spec(spec) -> tuple[str, str]:
     kind, sep, arg = spec.partition(":")
     if not sep:
         raise _bad(spec, "unknown dataset name")
-    if kind not in ("idx", "npz", "folder"):
+    if kind not in ("idx", "npz", "folder", "parquet", "hf"):
         raise _bad(spec, f"unknown kind {kind!r}")
     if not arg:
         raise _bad(spec, f"{kind}: needs a path")
@@ -58,6 +68,16 @@ def load_dataset(spec: str):
         from pnc_pack.data.idx import load_idx_dir
 
         return load_idx_dir(arg)
+    if kind in ("parquet", "hf"):
+        from pnc_pack.data.parquet import load_parquet_dir
+
+        if kind == "parquet":
+            return load_parquet_dir(arg)
+        if _HUB_RESOLVER is None:
+            raise DataError(f"dataset {spec!r}: hf: datasets are fetched by pnc_pack's Hub layer (the CLI and "
+                            "pnc_pack.api install it: pnc_pack.hub.datasets.install())")
+        folder, pinned = _HUB_RESOLVER(arg)
+        return load_parquet_dir(str(folder), name=pinned)
     if kind == "npz":
         from pnc_pack.data.files import load_npz
 

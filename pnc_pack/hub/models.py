@@ -1,8 +1,10 @@
 """Pretrained-model folders on the Hub: publish one, pin a reference to one, fetch one at its pinned commit.
 
-A model folder is ``config.json`` + ``model.safetensors`` (see :mod:`pnc_pack.zoo.pretrained`). A reference to it
+A model folder is ``config.json`` + ``model.safetensors`` (see :mod:`pnc_pack.zoo.pretrained`), or a transformers
+folder (``config.json``, ``preprocessor_config.json``, ``model.safetensors`` or an index and its shards: the files
+come from the layout, ``zoo.hf_config.layout_files`` / :func:`hub_layout`). A reference to it
 (:class:`~pnc_pack.refs.ModelRef`) is either local (a path) or a Hub repo id with a 40-hex commit; both carry the
-sha256 and size of the two files, and nothing reads a file before :meth:`ModelRef.check_folder` has checked it.
+sha256 and size of every file, and nothing reads a file before :meth:`ModelRef.check_folder` has checked it.
 
 Hub files always travel through the Hugging Face cache (``$HF_HUB_CACHE``, default ``$HF_HOME/hub``): a model is
 downloaded once per machine, shared with every other tool that uses the cache, safe with several processes at once
@@ -19,17 +21,21 @@ from pnc_pack.errors import HubOfflineError, ModelMismatchError, ModelNotFoundEr
 from pnc_pack.hub.card import model_card
 from pnc_pack.hub.client import (
     HubSettings,
+    api,
     cached_file,
     commit_of,
     download,
+    hub_errors,
     is_commit,
     parse_spec,
     record_ref,
     resolve_commit,
     settings,
+    user_repo_id,
 )
 from pnc_pack.hub.upload import commit_files
-from pnc_pack.refs import ModelRef, ResolvedModel, check_repo_id, is_hub_spec, sha256_file
+from pnc_pack.refs import ModelRef, ResolvedModel, is_hub_spec, sha256_file
+from pnc_pack.zoo.hf_config import layout_files
 
 MODEL_FILES = ("config.json", "model.safetensors")
 
@@ -47,15 +53,16 @@ def publish_model(folder: str | os.PathLike, repo_id: str, *, private: bool = Fa
                   branch: str | None = None) -> str:
     """Upload config.json, model.safetensors and a generated README.md card in one commit; returns its sha."""
     folder = Path(folder)
-    check_repo_id(repo_id)
-    for name in MODEL_FILES:
+    user_repo_id(repo_id)
+    names = layout_files(folder)  # a zoo folder's two files, or every file of a transformers folder
+    for name in names:
         if not (folder / name).is_file():
             raise ModelNotFoundError(f"model folder {folder}: file {name!r} not found")
     cfg = read_model_config(folder)
-    digests = {name: sha256_file(folder / name) for name in MODEL_FILES}
+    digests = {name: sha256_file(folder / name) for name in names}
     card = model_card(cfg, repo_id=repo_id, files=digests)
     s = settings()
-    files: dict[str, bytes | Path] = {name: folder / name for name in MODEL_FILES}
+    files: dict[str, bytes | Path] = {name: folder / name for name in names}
     files["README.md"] = card.encode("utf-8")
     msg = message or f"Publish {cfg['arch']} model ({len(cfg.get('classes') or [])} classes) with pnc-pack"
     return commit_files(s, repo_id, files, message=msg, branch=branch, private=private)
@@ -95,18 +102,51 @@ def resolve_model(spec: str | os.PathLike) -> ResolvedModel:
         repo_id, revision = parse_spec(str(spec))
         s = settings()
         commit = pin_revision(s, repo_id, revision)
-        paths = [download(s, repo_id, name, commit) for name in MODEL_FILES]
+        names = hub_layout(s, repo_id, commit)
+        paths = [download(s, repo_id, name, commit) for name in names]
         record_ref(s, repo_id, revision, commit)
         folder = paths[0].parent
         cfg = read_model_config(folder)
-        ref = ModelRef.from_folder(folder, cfg["arch"], cfg["arch_args"], files=MODEL_FILES, repo_id=repo_id,
+        ref = ModelRef.from_folder(folder, cfg["arch"], cfg["arch_args"], files=names, repo_id=repo_id,
                                    commit=commit)
         return ResolvedModel(folder, ref, str(spec))
     folder = Path(spec)
     if not folder.is_dir():
         raise ModelNotFoundError(f"model folder {folder} not found (a Hub model is written hf://NAMESPACE/NAME)")
     cfg = read_model_config(folder)
-    return ResolvedModel(folder, ModelRef.from_folder(folder, cfg["arch"], cfg["arch_args"], files=MODEL_FILES), str(spec))
+    ref = ModelRef.from_folder(folder, cfg["arch"], cfg["arch_args"], files=layout_files(folder))
+    return ResolvedModel(folder, ref, str(spec))
+
+
+def hub_layout(s: HubSettings, repo_id: str, commit: str) -> tuple[str, ...]:
+    """Every file a Hub model uses at ``commit``, by its layout (``zoo.hf_config.layout_files``): config.json is
+    fetched first; for a transformers model, preprocessor_config.json and model.safetensors, else the index and
+    the shards it lists (which one the repository holds: from the cache, else one listing of its files)."""
+    from pnc_pack.zoo.hf_config import (
+        INDEX_FILE,
+        PREPROCESSOR_FILE,
+        WEIGHTS_FILE,
+        is_hf_config,
+        load_json,
+        model_type,
+        shard_names,
+    )
+
+    config = download(s, repo_id, "config.json", commit)
+    obj = load_json(config.read_bytes(), f"{repo_id}@{commit[:10]}/config.json")
+    if not is_hf_config(obj):
+        return MODEL_FILES
+    model_type(obj, f"{repo_id}@{commit[:10]}/config.json")  # refused before anything else is fetched
+    head = ("config.json", PREPROCESSOR_FILE)
+    if cached_file(s, repo_id, WEIGHTS_FILE, commit) is not None:
+        return (*head, WEIGHTS_FILE)
+    if cached_file(s, repo_id, INDEX_FILE, commit) is None and not s.offline:
+        with hub_errors(s, f"listing {repo_id}@{commit[:10]}", repo_id=repo_id, revision=commit):
+            listed = set(api(s).list_repo_files(repo_id, revision=commit))
+        if WEIGHTS_FILE in listed or INDEX_FILE not in listed:
+            return (*head, WEIGHTS_FILE)
+    index = download(s, repo_id, INDEX_FILE, commit)
+    return (*head, INDEX_FILE, *shard_names(load_json(index.read_bytes(), f"{repo_id}/{INDEX_FILE}")))
 
 
 # -- fetch: pinned ref -> checked folder ---------------------------------------------------------------------------

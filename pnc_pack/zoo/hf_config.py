@@ -200,6 +200,11 @@ def _classes(obj: Mapping, where: str) -> list[dict]:
         out.append({"label": i, "name": name})
     if n is not None and n != len(out):
         raise _err(where, f"num_labels is {n!r} but id2label lists {len(out)}")
+    # Class names that are all distinct decimal integers name dataset labels ("5" is label 5 of an MNIST-like
+    # dataset, as a zoo config's classes say); any other names keep labels 0..N-1.
+    names = [c["name"] for c in out]
+    if all(x.isdigit() and x.isascii() and len(x) <= 9 for x in names) and len({int(x) for x in names}) == len(out):
+        out = [{"label": int(c["name"]), "name": c["name"]} for c in out]
     return out
 
 
