@@ -1,4 +1,11 @@
-"""The three PNC rows of the paper's table, through the builder (``pnc_pack.builder``): full, w/o Local, w/o Insert.
+"""The PNC rows of the paper's table through the builder (``pnc_pack.builder``): full, w/o Local, w/o Insert, and
+the additive rows (the paper's objective, + CE, + negatives, + calibration; BuildConfig.objective).
+
+Ablations, as read from the paper (its method section is not available; PAPER.md §2, [INFERRED]): PNC is Local
+(step I: the mask M learned by L_loc) then Insert (step II: position R, adapter A and F_c learned with L_ins, which
+also trains M). "w/o Local" drops step I: no mask, the whole source tail is cloned, no L_loc. "w/o Insert" drops
+step II's learning: no search (R = 0), no adapter (frozen at its identity start), M from L_loc alone; only F_c is
+trained. Each differs from full PNC by construction, also when full PNC's search picks R = 0.
 
 Private to :mod:`tools.bench.paper` (the leading underscore keeps it off ``python -m tools.bench``'s list).
 """
@@ -16,9 +23,21 @@ DEFINITIONS = {
     "pnc_no_local": "PNC (w/o Local): the same build with localize=False: no mask (M = 1, the whole source tail "
                     "[R_s:L_s] is cloned), no L_loc, no sparsity term; search, adapter, classifier and the other "
                     "losses unchanged.",
-    "pnc_no_insert": "PNC (w/o Insert): the same build with search=False: no position search, the module is "
-                     "attached at the fixed position R = 0 (the whole masked source in parallel to the target, "
-                     "adapter on the raw image); masks and losses unchanged.",
+    "pnc_no_insert": "PNC (w/o Insert): the same build with insert=False: no insertion learning: no position "
+                     "search (R = 0, the masked source in parallel to the target on the raw image), the adapter "
+                     "frozen at its identity start, the mask learned by L_loc (+ sparsity) alone, only the "
+                     "classifier F_c trained on the insertion losses; calibration unchanged.",
+    "pnc_paper": "PNC, paper objective (objective=paper): L_loc + sparsity + the paper's two KD terms read as one KD "
+                 "(T = temperature) of the clone's whole output against [M_t(b·x) | G(b)] on the masked D_t "
+                 "samples (the literal two terms vanish: old logits are M_t's, and a softmax over one cloned "
+                 "logit is constant); no CE, no negatives, no calibration.",
+    "pnc_paper_ce": "PNC, paper objective + CE (objective=paper+ce): the row above plus the cross-entropy on the "
+                    "perturbed D_t samples (ce_weight).",
+    "pnc_paper_ce_neg": "PNC, paper objective + CE + negatives (objective=paper+ce+neg): plus the data-free "
+                        "negatives (neg_weight, negatives=typical).",
+    "pnc_paper_ce_neg_cal": "PNC, paper objective + CE + negatives + calibration (objective=paper+ce+neg+cal): plus "
+                            "the routing calibration (route_recall / route_recall_multi). Differs from PNC (full) "
+                            "only in the KD term (full: KD over the cloned classes' logits alone, k > 1).",
 }
 
 
@@ -40,7 +59,10 @@ def _overrides(base: dict, steps, settings) -> dict:
     return out
 
 
-VARIANTS = {"pnc": {}, "pnc_no_local": {"localize": False}, "pnc_no_insert": {"search": False}}
+VARIANTS = {"pnc": {}, "pnc_no_local": {"localize": False}, "pnc_no_insert": {"insert": False},
+            "pnc_paper": {"objective": "paper"}, "pnc_paper_ce": {"objective": "paper+ce"},
+            "pnc_paper_ce_neg": {"objective": "paper+ce+neg"},
+            "pnc_paper_ce_neg_cal": {"objective": "paper+ce+neg+cal"}}
 
 
 def run(task, target_dir, source_dir, dataset, fraction, ori_set, tar_set, *, variants, steps=None, workdir=None,

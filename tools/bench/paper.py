@@ -16,6 +16,11 @@ Zoo models are trained once per (dataset, arch, classes, epochs, seed) and cache
 (``--seeds 0,1,2``): each seed trains its own zoo models, draws its own D_t and reports; the table shows mean ± sample
 std (ddof=1). Results: ``tools/bench/results/paper-<dataset>.json`` / ``.md`` / ``-*.png``; then RESULTS.md is
 regenerated (:mod:`tools.bench.report`).
+
+Validation protocol (issue 19): ``--split val`` carves ``--val-size`` images (default 10,000, drawn with
+``--val-seed``, default 0) from the *training* images and scores every row on them instead of the test split; zoo
+models, D_t, Joint and every row then train on the remaining training images only (cached apart, under
+``<dataset>-val<size>s<seed>``). Settings are chosen on that split; the test split only reports.
 """
 
 from __future__ import annotations
@@ -31,14 +36,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
 METHOD_ORDER = ["pretrained", "joint", "continual", "continual_kd", "ensemble",
-                "pnc_no_local", "pnc_no_insert", "pnc", "lora", "lora_kd", "continual_kd_neg", "lora_kd_neg"]
+                "pnc_no_local", "pnc_no_insert", "pnc", "pnc_paper", "pnc_paper_ce", "pnc_paper_ce_neg",
+                "pnc_paper_ce_neg_cal", "lora", "lora_kd", "continual_kd_neg", "lora_kd_neg"]
 METHOD_NAMES = {
     "pretrained": "Pre-trained", "joint": "Joint + Full Set", "continual": "Continual",
     "continual_kd": "Continual + KD", "ensemble": "Direct Ensemble", "pnc_no_local": "PNC (w/o Local)",
     "pnc_no_insert": "PNC (w/o Insert)", "pnc": "PNC (full)", "lora": "PEFT LoRA", "lora_kd": "PEFT LoRA + KD",
     "continual_kd_neg": "Continual + KD + negatives", "lora_kd_neg": "PEFT LoRA + KD + negatives",
+    "pnc_paper": "PNC, paper objective", "pnc_paper_ce": "PNC, paper obj. + CE",
+    "pnc_paper_ce_neg": "PNC, paper obj. + CE + negatives",
+    "pnc_paper_ce_neg_cal": "PNC, paper obj. + CE + negatives + calibration",
 }
-PNC_METHODS = ("pnc_no_local", "pnc_no_insert", "pnc")
+PNC_METHODS = ("pnc_no_local", "pnc_no_insert", "pnc", "pnc_paper", "pnc_paper_ce", "pnc_paper_ce_neg",
+               "pnc_paper_ce_neg_cal")
 
 
 def _ints(text: str) -> list[int]:
@@ -90,6 +100,11 @@ def parse_args(argv):
     ap.add_argument("--clone-m", type=_ints, default=[5, 6, 7], help="classes cloned in setting M")
     ap.add_argument("--data-fraction", type=float, default=0.1, help="share of the cloned classes' training data (D_t)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", choices=("test", "val"), default="test",
+                    help="score on the test split (reporting) or on a validation split carved from the training "
+                         "images (tuning); with val every model trains on the rest of the training images")
+    ap.add_argument("--val-size", type=int, default=10000, help="images in the validation split (--split val)")
+    ap.add_argument("--val-seed", type=int, default=0, help="seed that draws the validation split (--split val)")
     ap.add_argument("--seeds", type=_ints, default=None, help="several seeds: mean ± std (overrides --seed)")
     ap.add_argument("--workdir", type=Path, default=ROOT / "runs" / "bench-paper", help="zoo-model cache")
     ap.add_argument("--epochs", type=int, default=5, help="epochs of the zoo models and of Joint + Full Set")
@@ -134,7 +149,32 @@ def parse_args(argv):
         ap.error("--data-fraction must be in (0, 1]")
     if args.data is None:
         args.data = default_data()
+    if args.split == "val" and "val" not in args.tag:  # validation results never overwrite the test-split files
+        args.tag = f"-val{args.tag}"
     return args
+
+
+def data_key(args) -> str:
+    """The cache folder name of the data the rows train on: the dataset, or its training images less validation."""
+    return slug(args.data) + ("" if args.split == "test" else f"-val{args.val_size}s{args.val_seed}")
+
+
+def validation_split(dataset, size: int, seed: int):
+    """``dataset`` with ``size`` of its training images (drawn by a keyed hash of ``seed``) as its test split and
+    the rest as its training split; the original test split is dropped, so nothing downstream can score on it."""
+    from dataclasses import replace
+
+    import torch
+
+    from pnc_pack.data.dataset import keyed_order
+    from pnc_pack.errors import UsageError
+
+    X, y = dataset.train
+    if not 0 < size < len(y):
+        raise UsageError(f"--val-size must be in 1..{len(y) - 1}, got {size}")
+    order = torch.from_numpy(keyed_order(len(y), seed, "validation"))
+    val, rest = order[:size].sort().values, order[size:].sort().values
+    return replace(dataset, name=f"{dataset.name}-val{size}s{seed}", train=(X[rest], y[rest]), test=(X[val], y[val]))
 
 
 # -- zoo models ---------------------------------------------------------------------------------------------------
@@ -176,7 +216,7 @@ def run_seed(args, dataset, seed: int, log=print) -> dict:
     from tools.bench import _pnc_rows as pnc_rows
     from tools.bench import baselines as B
 
-    wd = args.workdir / slug(args.data) / args.arch / f"seed{seed}"
+    wd = args.workdir / data_key(args) / args.arch / f"seed{seed}"
     t_dir, target, t_cfg, t_s = zoo_model(wd, "target", dataset, args.data, args.arch, args.target_classes,
                                           args.epochs, seed, args.zoo_label_smoothing, log)
     s_dir, source, s_cfg, s_s = zoo_model(wd, "source", dataset, args.data, args.arch, args.source_classes,
@@ -221,7 +261,17 @@ def seed_key(args) -> dict:
             "source_classes": args.source_classes, "clone_s": args.clone_s, "clone_m": args.clone_m,
             "data_fraction": args.data_fraction, "epochs": args.epochs, "ft_epochs": args.ft_epochs,
             "pnc_steps": args.pnc_steps, "zoo_label_smoothing": args.zoo_label_smoothing, "methods": args.methods,
-            "pnc_config": pnc_rows.config_dict(args.data_fraction, args.pnc_steps, args.pnc_set)}
+            "pnc_config": pnc_rows.config_dict(args.data_fraction, args.pnc_steps, args.pnc_set),
+            **({} if args.split == "test" else {"split": split_info(args)})}
+
+
+def split_info(args) -> dict:
+    """Which images the rows are scored on (recorded in every result)."""
+    if args.split == "test":
+        return {"name": "test", "what": "the dataset's test split"}
+    return {"name": "val", "size": args.val_size, "seed": args.val_seed,
+            "what": f"{args.val_size} training images drawn with seed {args.val_seed} (keyed hash); every model "
+                    "trains on the remaining training images"}
 
 
 def cached_seed(args, dataset, seed: int, log=print) -> dict:
@@ -231,7 +281,7 @@ def cached_seed(args, dataset, seed: int, log=print) -> dict:
     """
     from pnc_pack.fsutil import atomic_write
 
-    path = args.workdir / slug(args.data) / args.arch / f"seed{seed}" / f"paper-run{args.tag}.json"
+    path = args.workdir / data_key(args) / args.arch / f"seed{seed}" / f"paper-run{args.tag}.json"
     key = json.loads(json.dumps(seed_key(args)))
     if args.reuse and path.is_file():
         stored = json.loads(path.read_text())
@@ -344,6 +394,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     dataset = load_dataset(args.data)
+    if args.split == "val":
+        dataset = validation_split(dataset, args.val_size, args.val_seed)
     _log(f"paper: {dataset!r}, arch {args.arch}, seeds {seeds}, torch threads {torch.get_num_threads()}")
     from tools.bench import _pnc_rows as pnc_rows
     from tools.bench import baselines as B
@@ -375,7 +427,7 @@ def _result(args, argv, seeds, runs, defs, t0, load_start, dataset) -> dict:
     table = aggregate(runs, args.methods)
     return {
         "benchmark": "paper", "dataset": slug(args.data), "data_spec": args.data, "dataset_repr": repr(dataset),
-        "arch": args.arch, "seeds": seeds, "seeds_done": [r["seed"] for r in runs],
+        "arch": args.arch, "seeds": seeds, "seeds_done": [r["seed"] for r in runs], "split": split_info(args),
         "partial": len(runs) < len(seeds),
         "command": "python -m tools.bench paper " + " ".join(shlex.quote(a) for a in
                                                              (sys.argv[1:] if argv is None else argv)),

@@ -103,6 +103,9 @@ def label(result: dict) -> str:
     missing = sorted(set(default) - set(cfg)) if cfg else []  # stored by a builder that predates them
     if missing:
         notes.append(f"PNC rows built before the setting(s) {', '.join(missing)} existed")
+    split = result.get("split") or {}
+    if split.get("name") == "val":  # a tuning run: never to be read as a test-split number
+        notes.insert(0, f"VALIDATION split: {split.get('size')} training images, seed {split.get('seed')}")
     return result["dataset"] + (f" [{'; '.join(notes)}]" if notes else "")
 
 
