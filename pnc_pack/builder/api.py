@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from pnc_pack import devices
 from pnc_pack.builder import search as S
 from pnc_pack.builder.config import BuildConfig
 from pnc_pack.builder.negatives import Novelty, make_negatives, patch_masked, settings as negative_settings
@@ -60,8 +61,10 @@ def split_d_t(dataset, clone_classes, cfg: BuildConfig, seed: int, input_shape):
     return X, y, tr, ho, gen
 
 
-def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: BuildConfig, seed: int, progress=None):
-    """D_t, its held-out split, the local model set G and the negatives: everything frozen, computed once."""
+def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: BuildConfig, seed: int, progress=None,
+            precision: str = "fp32"):
+    """D_t, its held-out split, the local model set G and the negatives: everything frozen, computed once, on the
+    models' device (random draws stay on the CPU generator, so every device draws the same ones)."""
     from pnc_pack.data import fit_to_shape
 
     labels = src_cfg.labels
@@ -71,8 +74,10 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
     if any(c in tgt_cfg.labels for c in clone_classes):
         raise UsageError(f"classes {[c for c in clone_classes if c in tgt_cfg.labels]} are already target classes")
     clone_idx = [labels.index(c) for c in clone_classes]
+    dev = next(target.parameters()).device
     X, y, tr, ho, gen = split_d_t(dataset, clone_classes, cfg, seed, target.input_shape)
-    b = random_masks(len(y), cfg.masks_per_anchor, cfg.grid, cfg.mask_rate, gen)
+    X, y = X.to(dev), y.to(dev)
+    b = random_masks(len(y), cfg.masks_per_anchor, cfg.grid, cfg.mask_rate, gen).to(dev)
     xs = X if tuple(X.shape[1:]) == tuple(source.input_shape) else fit_to_shape(X, source.input_shape)
     ys = source_logits(source, xs, b, cfg.grid)
     theta, r2 = fit_local_models(b, ys, cfg.kernel_width, cfg.ridge)
@@ -88,7 +93,8 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
         nxh, nyh = patch_masked(*make_negatives(X[ho], target, seen_by_source, clone_idx, **neg), **masks)
     px, py, pg = pool(X[tr], y[tr], b[tr], g[tr], cfg.pool_size, cfg.grid, gen)
     hx, hy, hg = pool(X[ho], y[ho], b[ho], g[ho], max(1, cfg.pool_size // 4), cfg.grid, gen)
-    p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), px, py, pg, hx, hy, hg, nx, ny, nxh, nyh, X[ho])
+    p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), px, py, pg, hx, hy, hg, nx, ny, nxh, nyh, X[ho],
+                  precision=precision)
     info = {"anchors": int(len(tr)), "held_out": int(len(ho)), "surrogate_r2": round(r2, 4),
             "negatives": int(len(nx)), "negatives_held_out": int(len(nxh))}
     return p, info
@@ -98,7 +104,7 @@ def pool(x, y, b, g, size: int, grid: int, gen: torch.Generator):
     """A fixed pool of perturbed samples: every (anchor, mask) pair when they fit in ``size``, else a random
     subset that always keeps each anchor's unperturbed image (mask 0)."""
     n, per = b.shape[:2]
-    if n * per <= size:
+    if n * per <= size:  # indices on the CPU (drawn from ``gen``), gathered on the data's device
         a, m = torch.arange(n).repeat_interleave(per), torch.arange(per).repeat(n)
     else:
         extra = size - n
@@ -188,21 +194,27 @@ def to_module(p: S.Problem, br: S.Branch, source_ref, clone_idx) -> tuple[Cloned
 
 
 def build_clone(target, source, dataset, clone_classes, *, seed: int = 0, eval_data=None,
-                config: BuildConfig | None = None, progress=None, **overrides) -> CloneDelta:
+                config: BuildConfig | None = None, progress=None, device=None, precision: str = "fp32",
+                deterministic: bool = False, **overrides) -> CloneDelta:
     """Run Partial Network Cloning and return the clone delta (see :mod:`pnc_pack.builder`).
 
     ``target`` / ``source``: model folders or :class:`~pnc_pack.refs.ResolvedModel` (``pnc_pack.build_clone``
     resolves ``hf://REPO[@REV]`` specs, pinned at build time, and calls this). ``dataset``: a
     Dataset or spec; only the training samples of ``clone_classes`` (dataset labels, taken from the source's
     classes) are used, a ``data_fraction`` of them. ``eval_data``: a Dataset or spec whose test split gives the
-    metrics stored in the delta. Same inputs and seed give the same delta, byte for byte.
+    metrics stored in the delta. ``device``: auto (default: cuda when available), cpu, cuda or cuda:N;
+    ``precision``: fp32 or bf16 (autocast); ``deterministic``: torch.use_deterministic_algorithms during the build
+    (:mod:`pnc_pack.devices`; all three are recorded in the provenance). On the CPU, same inputs and seed give the
+    same delta, byte for byte (docs/devices.md says what holds on CUDA).
     """
     from pnc_pack.clone.convert import state_digest
     from pnc_pack.clone.evaluate import evaluate_delta_model
     from pnc_pack.clone.model import ClonedNetwork
     from pnc_pack.data import load_dataset
+    from pnc_pack.devices import check_precision, resolve_device
     from pnc_pack.zoo.pretrained import load_pretrained
 
+    dev, precision = resolve_device(device), check_precision(precision)
     cfg = config or BuildConfig()
     if overrides:
         BuildConfig.with_overrides(**overrides)  # names every unknown setting
@@ -217,10 +229,13 @@ def build_clone(target, source, dataset, clone_classes, *, seed: int = 0, eval_d
     if isinstance(dataset, str):
         dataset = load_dataset(dataset)
     before = state_digest(src), state_digest(tgt)
-    torch.manual_seed(seed)
-    p, info = prepare(src, tgt, src_cfg, tgt_cfg, dataset, clone_classes, cfg, seed, progress)
-    br, found = search_module(p, cfg, seed, progress)
-    module, head = to_module(p, br, src_ref, p.clone_idx)
+    src.to(dev), tgt.to(dev)
+    with devices.out_of_memory(dev), devices.deterministic(deterministic):
+        torch.manual_seed(seed)
+        p, info = prepare(src, tgt, src_cfg, tgt_cfg, dataset, clone_classes, cfg, seed, progress, precision)
+        br, found = search_module(p, cfg, seed, progress)
+        module, head = to_module(p, br, src_ref, p.clone_idx)
+        p.frozen.clear()  # the cached activations are not needed past here
     if (state_digest(src), state_digest(tgt)) != before:
         raise BuildError("a pretrained parameter changed during the build (this is a bug)")
     labels = tuple(LabelEntry("target", i, c["name"]) for i, c in enumerate(tgt_cfg.classes))
@@ -235,11 +250,12 @@ def build_clone(target, source, dataset, clone_classes, *, seed: int = 0, eval_d
         target=tgt_ref, target_blocks=tgt.num_blocks, modules=(module,), classifier_kind="target-head-linear",
         classifier_args={"num_outputs": len(labels), "num_old": len(tgt_cfg.labels)},
         classifier={f"new.0.{k}": v for k, v in head.items()}, labels=labels,
-        provenance=_provenance(cfg, seed, dataset, clone_classes), metrics=metrics,
+        provenance={**_provenance(cfg, seed, dataset, clone_classes),
+                    **devices.provenance(dev, precision, deterministic)}, metrics=metrics,
     )
     if eval_data is not None:
         ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data
-        cloned = ClonedNetwork.from_delta(delta, tgt, [src])
+        cloned = ClonedNetwork.from_delta(delta, tgt, [src]).to(dev)
         cloned.output_labels = list(tgt_cfg.labels) + [src_cfg.labels[j] for j in p.clone_idx]
         result = evaluate_delta_model(cloned, ev)
         result.pop("per_module", None)

@@ -26,7 +26,7 @@ def _check_disjoint(groups: Sequence[Sequence[int]], taken: Mapping[int, str] | 
             seen[int(c)] = f"source {i}"
 
 
-def evaluate_into(delta: CloneDelta, eval_data, target, sources: Sequence) -> CloneDelta:
+def evaluate_into(delta: CloneDelta, eval_data, target, sources: Sequence, device=None) -> CloneDelta:
     """``delta`` with ``metrics["eval"]`` measured on the test split of ``eval_data``; ``target`` and ``sources``
     (one per module) are the model folders (or ResolvedModels) the delta's pins name."""
     from pnc_pack.builder.api import resolve
@@ -35,7 +35,7 @@ def evaluate_into(delta: CloneDelta, eval_data, target, sources: Sequence) -> Cl
     from pnc_pack.data import load_dataset
 
     ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data
-    cloned = assemble(delta, resolve(target)[0], [resolve(s)[0] for s in sources])
+    cloned = assemble(delta, resolve(target)[0], [resolve(s)[0] for s in sources], device=device)
     return with_eval(delta, {"data": ev.name, **evaluate_delta_model(cloned, ev)})
 
 
@@ -69,7 +69,7 @@ def build_multi(target, sources: Sequence[tuple[Any, Sequence[int]]], dataset, *
                               **overrides) for (src, classes), ds in zip(sources, datasets)]
     delta = compose(deltas)
     if ev is not None and len(deltas) > 1:
-        delta = evaluate_into(delta, ev, target, [s for s, _ in sources])
+        delta = evaluate_into(delta, ev, target, [s for s, _ in sources], device=overrides.get("device"))
     return delta
 
 
@@ -97,5 +97,5 @@ def add_source(base: CloneDelta, target, source, classes: Sequence[int], dataset
                       **overrides)
     delta = add(base, new)
     if ev is not None and len(delta.modules) > 1:
-        delta = evaluate_into(delta, ev, target, [*base_sources, source])
+        delta = evaluate_into(delta, ev, target, [*base_sources, source], device=overrides.get("device"))
     return delta

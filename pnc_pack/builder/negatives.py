@@ -166,8 +166,8 @@ def _keep_typical(parts, target, source, clone_idx, target_conf, source_max, lim
     xs, ys, es = [], [], []
     for part in parts:
         xs.append(part[:0])  # an empty pool still has the images' shape
-        ys.append(torch.empty(0, dtype=torch.long))
-        es.append(torch.empty(0))
+        ys.append(torch.empty(0, dtype=torch.long, device=part.device))
+        es.append(torch.empty(0, device=part.device))
         for i in range(0, len(part), chunk):
             c = part[i:i + chunk]
             ok, cls, energy = _target_view(c, target, target_conf)
@@ -187,7 +187,7 @@ def _keep_typical(parts, target, source, clone_idx, target_conf, source_max, lim
             got += len(part)
             if got >= want:
                 break
-    idx = torch.cat(keep).sort().values if keep else torch.empty(0, dtype=torch.long)
+    idx = torch.cat(keep).sort().values if keep else torch.empty(0, dtype=torch.long, device=xs.device)
     return xs[idx], ys[idx]
 
 
@@ -211,7 +211,7 @@ def patch_masked(x: torch.Tensor, y: torch.Tensor, *, copies: int, grid: int, ra
     samples' (:func:`pnc_pack.builder.surrogate.random_masks`, ``perturb``), labels repeated."""
     if copies == 0 or len(x) == 0:
         return x, y
-    b = random_masks(len(x), copies + 1, grid, rate, gen)  # mask 0 keeps everything: the clean negative
+    b = random_masks(len(x), copies + 1, grid, rate, gen).to(x.device)  # mask 0 keeps everything: the clean one
     masked = torch.cat([perturb(x, b[:, m], grid) for m in range(copies + 1)])
     return masked, y.repeat(copies + 1)
 
@@ -224,7 +224,7 @@ def inversion_candidates(x: torch.Tensor, target, n_old: int, *, steps: int, lr:
     out = []
     for i in range(0, len(x), chunk):
         z = x[i:i + chunk].clone().requires_grad_(True)
-        want = torch.randint(0, n_old, (len(z),), generator=gen)
+        want = torch.randint(0, n_old, (len(z),), generator=gen).to(z.device)
         opt = torch.optim.Adam([z], lr=lr * (hi - lo))
         for _ in range(steps):
             xx = z.clamp(lo, hi)

@@ -11,6 +11,11 @@ Per training step (SUPP Alg. 1 lines 10-16, with the additions of :mod:`pnc_pack
 - L_ce: cross-entropy of the clone's whole output on b·x towards its cloned class;
 - L_neg: cross-entropy of the clone's whole output on the data-free negatives towards the target's class.
 Frozen parts (target, source) run under no_grad; only A, F_c and the mask scores get gradients.
+
+On any device: the pool, the negatives and the frozen activations live on the device of ``Problem``'s tensors;
+the target's final features and logits do not depend on R and are computed once per sample set, the taps once per
+position (kept while they fit ``FROZEN_BUDGET``); the batch indices of a whole run are drawn up front from the CPU
+generator (the same random stream as drawing them step by step) and moved once, so a step never waits on the host.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ class Problem:
     neg_x_ho: torch.Tensor
     neg_y_ho: torch.Tensor
     anchors_ho: torch.Tensor | None = None  # the held-out D_t images themselves, unperturbed (for calibration)
+    precision: str = "fp32"  # fp32, or bf16 autocast of the forward passes (pnc_pack.devices)
+
+    def __post_init__(self):
+        self.frozen: dict = {}  # freeze's cache (see the module's docs); not a field: never sent or compared
 
     @property
     def k(self) -> int:
@@ -65,24 +74,49 @@ class Frozen:
         return Frozen(self.tap[idx], self.f_t[idx], self.old[idx], None if self.src is None else self.src[idx])
 
 
+FROZEN_BUDGET = {"cpu": 2 << 30, "cuda": 24 << 30}  # bytes of cached taps kept across positions, per device type
+
+
 @torch.no_grad()
 def freeze(p: "Problem", R: int, R_s: int, x: torch.Tensor, with_source: bool, chunk: int = 4096) -> Frozen:
+    """The frozen activations of ``x`` (one of ``p``'s sample sets) at position R. The target's final features and
+    logits are computed once per set; taps and source prefixes once per position. The same chunks and the same
+    block calls as a plain forward pass, so the values are exactly those of one."""
     from pnc_pack.data import fit_to_shape
+    from pnc_pack.devices import compute
 
     t, s = p.target, p.source
+    key = (id(x), R, R_s if with_source else None)
+    if key in p.frozen:
+        return p.frozen[key]
+    final = p.frozen.get((id(x), "final"))
     taps, fts, olds, srcs = [], [], [], []
-    for i in range(0, len(x), chunk):
-        xb = x[i:i + chunk]
-        h = t.forward_blocks(xb, 0, R)
-        f_t = t.head_input(t.forward_blocks(h, R, t.num_blocks))
-        taps.append(h)
-        fts.append(f_t)
-        olds.append(t.head(f_t))
-        if with_source:
-            xs = xb if tuple(xb.shape[1:]) == tuple(s.input_shape) else fit_to_shape(xb, s.input_shape)
-            srcs.append(s.forward_blocks(xs, 0, R_s))
-    cat = lambda v: torch.cat(v) if v else torch.empty(0)  # noqa: E731
-    return Frozen(cat(taps), cat(fts), cat(olds), cat(srcs) if with_source else None)
+    with compute(x.device, p.precision):
+        for i in range(0, len(x), chunk):
+            xb = x[i:i + chunk]
+            h = t.forward_blocks(xb, 0, R)
+            taps.append(h)
+            if final is None:
+                f_t = t.head_input(t.forward_blocks(h, R, t.num_blocks))
+                fts.append(f_t)
+                olds.append(t.head(f_t))
+            if with_source:
+                xs = xb if tuple(xb.shape[1:]) == tuple(s.input_shape) else fit_to_shape(xb, s.input_shape)
+                srcs.append(s.forward_blocks(xs, 0, R_s))
+    cat = lambda v: torch.cat(v) if v else torch.empty(0, device=x.device)  # noqa: E731
+    if final is None:
+        final = p.frozen[(id(x), "final")] = (cat(fts), cat(olds))
+    out = Frozen(cat(taps), final[0], final[1], cat(srcs) if with_source else None)
+    _keep(p, key, out, x.device)
+    return out
+
+
+def _keep(p: "Problem", key, fz: Frozen, device: torch.device) -> None:
+    """Cache ``fz`` for the next use of the same position (re-tune, calibration) while the budget allows."""
+    size = lambda f: f.tap.nbytes + (0 if f.src is None else f.src.nbytes)  # noqa: E731
+    used = sum(size(v) for k, v in p.frozen.items() if isinstance(v, Frozen))
+    if used + size(fz) <= FROZEN_BUDGET.get(device.type, FROZEN_BUDGET["cpu"]):
+        p.frozen[key] = fz
 
 
 @dataclass
@@ -118,15 +152,17 @@ def in_shape(model, block: int) -> tuple[int, ...]:
 def fresh_branch(p: Problem, R: int, cfg: BuildConfig) -> Branch:
     t, s = p.target, p.source
     R_s = source_position(R, t.num_blocks, s.num_blocks)
-    adapter = Bridge(in_shape(t, R), in_shape(s, R_s))
-    head = nn.Linear(t.feature_dim + s.feature_dim, p.k)
+    dev = next(s.parameters()).device
+    adapter = Bridge(in_shape(t, R), in_shape(s, R_s)).to(dev)  # initialised on the CPU: the same values anywhere
+    head = nn.Linear(t.feature_dim + s.feature_dim, p.k).to(dev)
     with torch.no_grad():  # start as the source's own classifier rows for the cloned classes (Direct Ensemble)
         head.weight.zero_()
         head.weight[:, t.feature_dim:] = s.head.weight[p.clone_idx]
         head.bias.copy_(s.head.bias[p.clone_idx])
     scores = {}
     if cfg.localize:
-        scores = {n: torch.full((f,), cfg.mask_init, requires_grad=True) for n, f in s.mask_points(R_s, s.num_blocks)}
+        scores = {n: torch.full((f,), cfg.mask_init, device=dev, requires_grad=True)
+                  for n, f in s.mask_points(R_s, s.num_blocks)}
     return Branch(R, R_s, adapter, head, scores, insert=cfg.insert)
 
 
@@ -173,21 +209,40 @@ def total(parts: dict, cfg: BuildConfig) -> torch.Tensor:
     return sum(getattr(cfg, WEIGHTS[k]) * v for k, v in parts.items())
 
 
+def draw_batches(n: int, n_neg: int, steps: int, batch_size: int, gen: torch.Generator):
+    """The batch indices of ``steps`` steps, drawn from ``gen`` in the order a step-by-step loop draws them (pool
+    batch, then negatives batch, per step): (steps, batch) tensors of pool and negatives indices (None without
+    negatives)."""
+    i, j = [], []
+    for _ in range(steps):
+        i.append(torch.randint(0, n, (batch_size,), generator=gen))
+        if n_neg:
+            j.append(torch.randint(0, n_neg, (batch_size,), generator=gen))
+    return torch.stack(i) if i else torch.empty(0, batch_size, dtype=torch.long), torch.stack(j) if j else None
+
+
 def train(p: Problem, br: Branch, cfg: BuildConfig, steps: int, gen: torch.Generator, progress=None, task=None):
+    from pnc_pack.devices import compute
+
     loc = bool(cfg.localize and br.scores)
     fz = freeze(p, br.R, br.R_s, p.x_tr, loc)
     fneg = freeze(p, br.R, br.R_s, p.neg_x, False) if len(p.neg_x) else None
+    dev = p.x_tr.device
     groups = [{"params": br.parameters() if br.insert else list(br.head.parameters()), "lr": cfg.lr}]
     if br.scores and br.binary is None:
         groups.append({"params": list(br.scores.values()), "lr": cfg.mask_lr})
-    opt = torch.optim.Adam(groups)
+    opt = torch.optim.Adam(groups, **({"fused": True} if dev.type == "cuda" else {}))
+    ii, jj = draw_batches(len(p.y_tr), len(p.neg_y) if fneg is not None else 0, steps, cfg.batch_size, gen)
+    ii = ii.to(dev)
+    jj = None if jj is None else jj.to(dev)
     br.adapter.train()
-    for _ in range(steps):
-        i = torch.randint(0, len(p.y_tr), (cfg.batch_size,), generator=gen)
-        j = torch.randint(0, len(p.neg_y), (cfg.batch_size,), generator=gen) if fneg is not None else None
-        parts = losses(p, br, cfg, fz.take(i), p.y_tr[i], p.g_tr[i], None if j is None else fneg.take(j),
-                       p.neg_y[j] if j is not None else p.neg_y, train=True)
-        loss = total(parts, cfg)
+    for step in range(steps):
+        i = ii[step]
+        j = jj[step] if jj is not None else None
+        with compute(dev, p.precision):
+            parts = losses(p, br, cfg, fz.take(i), p.y_tr[i], p.g_tr[i], None if j is None else fneg.take(j),
+                           p.neg_y[j] if j is not None else p.neg_y, train=True)
+            loss = total(parts, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -199,10 +254,13 @@ def train(p: Problem, br: Branch, cfg: BuildConfig, steps: int, gen: torch.Gener
 @torch.no_grad()
 def held_out_loss(p: Problem, br: Branch, cfg: BuildConfig) -> dict:
     """The converged loss on the held-out pool and negatives (never trained on): what picks R*."""
+    from pnc_pack.devices import compute
+
     loc = bool(cfg.localize and br.scores)
     fz = freeze(p, br.R, br.R_s, p.x_ho, loc)
     fneg = freeze(p, br.R, br.R_s, p.neg_x_ho, False) if len(p.neg_x_ho) else None
-    parts = losses(p, br, cfg, fz, p.y_ho, p.g_ho, fneg, p.neg_y_ho, train=False)
+    with compute(p.x_ho.device, p.precision):
+        parts = losses(p, br, cfg, fz, p.y_ho, p.g_ho, fneg, p.neg_y_ho, train=False)
     out = {k: round(float(v), 6) for k, v in parts.items()}
     out["total"] = round(float(total(parts, cfg)), 6)
     return out
@@ -222,8 +280,11 @@ def recall_shift(margin: torch.Tensor, recall: float) -> float:
 def calibrate(p: Problem, br: Branch, recall: float) -> dict:
     """Shift the new classes' biases so that a share ``recall`` of the held-out D_t anchors (unperturbed, never
     trained on) is routed to a cloned class, i.e. max new logit > max target logit. Returns what was measured."""
+    from pnc_pack.devices import compute
+
     fz = freeze(p, br.R, br.R_s, p.anchors_ho, False)
-    logits = clone_logits(p, br, fz)
+    with compute(fz.tap.device, p.precision):
+        logits = clone_logits(p, br, fz).float()
     margin = routing_margin(logits, p.n_old)
     before = float((margin > 0).float().mean())
     shift = recall_shift(margin, recall)

@@ -144,8 +144,9 @@ def accuracy_on(model, labels: list[int], X: torch.Tensor, y: torch.Tensor) -> f
     from pnc_pack.data import fit_to_shape
 
     X = fit_to_shape(X, model.input_shape)
-    pred = torch.cat([model(X[i:i + 2048]).argmax(1) for i in range(0, len(X), 2048)])
-    return float((torch.tensor(labels)[pred] == y).float().mean())
+    dev = next(model.parameters()).device
+    pred = torch.cat([model(X[i:i + 2048].to(dev)).argmax(1) for i in range(0, len(X), 2048)]).cpu()
+    return float((torch.tensor(labels)[pred] == y.cpu()).float().mean())
 
 
 def choose(scores: list[float], accuracy: list[float], rule: str, margin: float = 0.02) -> int:
@@ -221,11 +222,12 @@ def score_candidate(sh: Shared, spec: str, model, mcfg) -> tuple[float, dict]:
 
 
 def score_variants(target, candidates, dataset, clone_classes, variants: dict, *, seed: int = 0, config=None,
-                   max_anchors: int = 200, masks_per_anchor: int = 100) -> dict[str, Selection]:
+                   max_anchors: int = 200, masks_per_anchor: int = 100, device=None) -> dict[str, Selection]:
     """One Selection per variant (name -> {"output": ..., "intercept": ...}), every model run once on the same
     perturbed anchors. ``config``: a BuildConfig whose grid, masking rate, kernel width, ridge and data fraction
     are used (the builder's defaults otherwise); ``masks_per_anchor`` is the selection's own (the paper's 100:
-    selection is cheap, and with few masks the scores of close candidates swap from one draw of B to the next)."""
+    selection is cheap, and with few masks the scores of close candidates swap from one draw of B to the next).
+    ``device``: where the models run (:func:`pnc_pack.devices.resolve_device`); the masks are drawn on the CPU."""
     from pnc_pack.builder.config import BuildConfig
     from pnc_pack.builder.distributed import active
     from pnc_pack.builder.surrogate import random_masks, source_logits
@@ -235,10 +237,16 @@ def score_variants(target, candidates, dataset, clone_classes, variants: dict, *
     cfg = config or BuildConfig()
     dataset = load_dataset(dataset) if isinstance(dataset, str) else dataset
     clone_classes = [int(c) for c in clone_classes]
+    from pnc_pack.devices import resolve_device
+
+    dev = resolve_device(device)
     (tgt, tgt_cfg), models = _load(target, list(candidates), clone_classes)
+    for m in [tgt] + [m for m, _ in models]:
+        m.to(dev)
     X_all, y_all = d_t(dataset, clone_classes, data_fraction=cfg.data_fraction, seed=seed)
     X = anchors(X_all, max_anchors, seed)
     b = random_masks(len(X), int(masks_per_anchor), cfg.grid, cfg.mask_rate, torch.Generator().manual_seed(seed))
+    X, b = X.to(dev), b.to(dev)
     logits_t = source_logits(tgt, fit_to_shape(X, tgt.input_shape), b, cfg.grid)
     shared = Shared(X, X_all, y_all, b, cfg, dict(variants), list(tgt_cfg.labels),
                     {n: fit_on(logits_t, b, cfg.kernel_width, cfg.ridge, v.get("output", "logprob"))
@@ -258,19 +266,20 @@ def score_variants(target, candidates, dataset, clone_classes, variants: dict, *
 
 def select_source(target, candidates, dataset, clone_classes, *, seed: int = 0, config=None, max_anchors: int = 200,
                   masks_per_anchor: int = 100, intercept: bool = False, output: str = "logprob",
-                  rule: str = "similarity") -> Selection:
+                  rule: str = "similarity", device=None) -> Selection:
     """Score every candidate source (a folder or ResolvedModel) against ``target`` on D_t and pick one by ``rule``
     (:func:`choose`; settings: :func:`score_variants`)."""
     v = {"output": output, "intercept": intercept, "rule": rule}
     return score_variants(target, candidates, dataset, clone_classes, {"": v}, seed=seed, config=config,
-                          max_anchors=max_anchors, masks_per_anchor=masks_per_anchor)[""]
+                          max_anchors=max_anchors, masks_per_anchor=masks_per_anchor, device=device)[""]
 
 
 def build_selected(target, candidates, dataset, clone_classes, *, seed: int = 0, eval_data=None, config=None,
                    progress=None, max_anchors: int = 200, select_masks: int = 100, output: str = "logprob",
-                   rule: str = "similarity", **overrides):
+                   rule: str = "similarity", device=None, precision: str = "fp32", deterministic: bool = False,
+                   **overrides):
     """Select the source (:func:`select_source`), build from it alone; the scores go into ``metrics["selection"]``.
-    Returns (delta, selection)."""
+    Returns (delta, selection). ``device``, ``precision``, ``deterministic``: as :func:`build_clone`'s."""
     from dataclasses import replace
 
     from pnc_pack.builder.api import build_clone
@@ -282,7 +291,7 @@ def build_selected(target, candidates, dataset, clone_classes, *, seed: int = 0,
         cfg = replace(cfg, **overrides)
     candidates = list(candidates)
     sel = select_source(target, candidates, dataset, clone_classes, seed=seed, config=cfg, max_anchors=max_anchors,
-                        masks_per_anchor=select_masks, output=output, rule=rule)
+                        masks_per_anchor=select_masks, output=output, rule=rule, device=device)
     delta = build_clone(target, candidates[sel.best], dataset, clone_classes, seed=seed, eval_data=eval_data,
-                        config=cfg, progress=progress)
+                        config=cfg, progress=progress, device=device, precision=precision, deterministic=deterministic)
     return replace(delta, metrics={**dict(delta.metrics), "selection": sel.to_dict()}), sel

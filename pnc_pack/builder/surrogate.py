@@ -34,7 +34,7 @@ def kernel_weights(b: torch.Tensor, width: float) -> torch.Tensor:
     return torch.exp(-(d ** 2) / width ** 2).sqrt()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def source_logits(source, x: torch.Tensor, b: torch.Tensor, grid: int, chunk: int = 4096) -> torch.Tensor:
     """M_s(b·x_i) for every anchor and mask: (n, per, C)."""
     n, per, _ = b.shape
@@ -42,17 +42,17 @@ def source_logits(source, x: torch.Tensor, b: torch.Tensor, grid: int, chunk: in
     xs = x.repeat_interleave(per, 0)
     bs = b.reshape(n * per, -1)
     for i in range(0, n * per, chunk):
-        out.append(source(perturb(xs[i:i + chunk], bs[i:i + chunk], grid)))
+        out.append(source(perturb(xs[i:i + chunk], bs[i:i + chunk], grid)).float())
     return torch.cat(out).view(n, per, -1)
 
 
 def fit_local_models(b: torch.Tensor, y: torch.Tensor, width: float, ridge: float) -> tuple[torch.Tensor, float]:
     """θ (n, grid²+1, C) by weighted ridge least squares; returns θ and the weighted R² of the fit."""
     n, per, d = b.shape
-    z = torch.cat([b, torch.ones(n, per, 1)], -1).double()  # intercept
+    z = torch.cat([b, torch.ones(n, per, 1, device=b.device)], -1).double()  # intercept
     w = kernel_weights(b, width).double().unsqueeze(-1)  # (n, per, 1)
     zw = z * w
-    a = zw.transpose(1, 2) @ z + ridge * torch.eye(d + 1, dtype=torch.float64)
+    a = zw.transpose(1, 2) @ z + ridge * torch.eye(d + 1, dtype=torch.float64, device=b.device)
     rhs = zw.transpose(1, 2) @ y.double()
     theta = torch.linalg.solve(a, rhs)
     pred = z @ theta
@@ -65,5 +65,5 @@ def fit_local_models(b: torch.Tensor, y: torch.Tensor, width: float, ridge: floa
 
 def surrogate_outputs(b: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """G(B): g_i(b) for every anchor's masks, (n, per, C)."""
-    z = torch.cat([b, torch.ones(*b.shape[:2], 1)], -1)
+    z = torch.cat([b, torch.ones(*b.shape[:2], 1, device=b.device)], -1)
     return z @ theta

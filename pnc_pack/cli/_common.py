@@ -64,6 +64,23 @@ def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(f)
 
 
+def device_options(f=None, *, precision: bool = True, deterministic: bool = False):
+    """``--device`` (and ``--precision``, ``--deterministic`` where a command trains): every command that runs
+    torch takes them the same way (:mod:`pnc_pack.devices` checks the values before any work starts)."""
+    def wrap(f):
+        if deterministic:
+            f = click.option("--deterministic", is_flag=True,
+                             help="torch.use_deterministic_algorithms during the run (CUDA: reproducible on the same "
+                                  "GPU and software; docs/devices.md).")(f)
+        if precision:
+            f = click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+                             help="fp32, or bf16 autocast of the forward passes (weights and deltas stay fp32).")(f)
+        return click.option("--device", default="auto", show_default=True,
+                            help="auto (cuda when available, else cpu), cpu, cuda or cuda:N.")(f)
+
+    return wrap(f) if f is not None else wrap
+
+
 def force_option(f):
     return click.option("--force", is_flag=True, help="Overwrite outputs that already exist.")(f)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from pnc_pack.cli._build_opts import eval_lines
-from pnc_pack.cli._common import check_outputs, check_writable, emit_json, force_option, json_option
+from pnc_pack.cli._common import check_outputs, check_writable, device_options, emit_json, force_option, json_option
 
 
 @click.command("apply")
@@ -41,10 +41,11 @@ from pnc_pack.cli._common import check_outputs, check_writable, emit_json, force
               help="ONNX check: allowed max |onnx - torch| is atol + rtol * max |torch|.")
 @click.option("--onnx-rtol", type=click.FloatRange(0), default=1e-4, show_default=True)
 @force_option
+@device_options(precision=False)
 @json_option
 def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, export_dir, repair_data,
               repair_epochs, repair_samples, output, eval_data, min_ori, min_tar, max_ori_drop, onnx_path, onnx_opset,
-              onnx_atol, onnx_rtol, force, as_json):
+              onnx_atol, onnx_rtol, force, as_json, device="auto"):
     """Rebuild the cloned model from DELTA (a file or hf://REPO[@REV]) and the models it pins.
 
     Every referenced file's size and sha256 is checked before any tensor is read; pretrained weights are never
@@ -80,7 +81,7 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
     t0 = time.perf_counter()
     d = open_delta(delta)
     cloned = apply(d, target=target, source=list(sources) or None, models_dir=models_dir, trusted_keys=keys,
-                   require_signature=require_signature)
+                   require_signature=require_signature, device=device)
     report: dict = {"delta": delta, "apply_seconds": round(time.perf_counter() - t0, 3),
                     "outputs": [{"index": i, "name": lab.name, "from": lab.model} for i, lab in enumerate(d.labels)],
                     "modules": [{"source": m.source.short(), "R": m.target_position, "R_s": m.source_position}

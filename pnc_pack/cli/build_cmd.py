@@ -12,7 +12,7 @@ from pnc_pack.cli._build_opts import (
     parse_classes,
     parse_settings,
 )
-from pnc_pack.cli._common import check_outputs, emit_json, json_option
+from pnc_pack.cli._common import check_outputs, device_options, emit_json, json_option
 from pnc_pack.cli._dist import dist_options, torchrun_threads
 
 
@@ -52,9 +52,11 @@ def _plan(sources, clone_classes, select) -> list[tuple[str, list[int]]]:
 @builder_options
 @dist_options
 @list_settings_option
+@device_options(deterministic=True)
 @json_option
 def build_cmd(sources, target, data, clone_classes, select, select_by, select_anchors, select_masks, data_fraction, seed,
-              steps, settings, eval_data, output, force, as_json, nproc=None, dist_timeout=None):
+              steps, settings, eval_data, output, force, as_json, nproc=None, dist_timeout=None, device="auto",
+              precision="fp32", deterministic=False):
     """Run Partial Network Cloning: clone CLONE_CLASSES of SOURCE into TARGET and write a clone delta.
 
     Several sources in one clone: --source A --clone-classes 5,6 --source B --clone-classes 7 gives one delta
@@ -76,6 +78,10 @@ def build_cmd(sources, target, data, clone_classes, select, select_by, select_an
     from pnc_pack.progress import progress
 
     plan = _plan(sources, clone_classes, select)
+    from pnc_pack.devices import resolve_device
+
+    resolve_device(device)  # a device that does not exist: a usage error before anything is loaded
+    dev_kw = dict(device=device, precision=precision, deterministic=deterministic)
     kw = parse_settings(settings, data_fraction=data_fraction, steps=steps)
     from pnc_pack.builder.distributed import session
 
@@ -92,17 +98,18 @@ def build_cmd(sources, target, data, clone_classes, select, select_by, select_an
             from pnc_pack.api.build import build_selected
 
             delta, sel = build_selected(target, [s for s, _ in plan], ds, plan[0][1], seed=seed, eval_data=ev,
-                                        progress=p, rule=select_by, max_anchors=select_anchors,
+                                        progress=p, **dev_kw, rule=select_by, max_anchors=select_anchors,
                                         select_masks=select_masks, **kw)
             selection = sel.to_dict()
         elif len(plan) == 1:
             from pnc_pack.api.build import build_clone
 
-            delta = build_clone(target, plan[0][0], ds, plan[0][1], seed=seed, eval_data=ev, progress=p, **kw)
+            delta = build_clone(target, plan[0][0], ds, plan[0][1], seed=seed, eval_data=ev, progress=p, **dev_kw,
+                                **kw)
         else:
             from pnc_pack.api.build import build_multi
 
-            delta = build_multi(target, plan, ds, seed=seed, eval_data=ev, progress=p, **kw)
+            delta = build_multi(target, plan, ds, seed=seed, eval_data=ev, progress=p, **dev_kw, **kw)
     if dist is not None:
         dist.finish()  # every rank done; then rank 0 alone writes
     seconds = time.perf_counter() - t0

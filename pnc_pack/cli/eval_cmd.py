@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pnc_pack.cli._build_opts import eval_lines
-from pnc_pack.cli._common import emit_json, json_option
+from pnc_pack.cli._common import device_options, emit_json, json_option
 
 
 @click.command("eval")
@@ -14,8 +14,9 @@ from pnc_pack.cli._common import emit_json, json_option
 @click.option("--target", default=None, help="Target model folder (overrides the pin's location).")
 @click.option("--source", "sources", multiple=True, help="Source model folder, one per module.")
 @click.option("--models-dir", type=click.Path(file_okay=False), default=None)
+@device_options(precision=False)
 @json_option
-def eval_cmd(delta, data, target, sources, models_dir, as_json):
+def eval_cmd(delta, data, target, sources, models_dir, device, as_json):
     """Rebuild the clone from its pinned models and report Ori, Tar and Avg on the test split of DATA, and the
     accuracy per functionality (the target's classes, then each module's: the supplementary's Table 3) with where
     misclassified images went."""
@@ -23,7 +24,7 @@ def eval_cmd(delta, data, target, sources, models_dir, as_json):
     from pnc_pack.clone.evaluate import evaluate_delta_model
     from pnc_pack.data import load_dataset
 
-    cloned = apply(delta, target=target, source=list(sources) or None, models_dir=models_dir)
+    cloned = apply(delta, target=target, source=list(sources) or None, models_dir=models_dir, device=device)
     result = evaluate_delta_model(cloned, load_dataset(data), detail=True)
     if as_json:
         emit_json(result)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pnc_pack.cli._common import check_outputs, check_writable, emit_json, json_option
+from pnc_pack.cli._common import check_outputs, check_writable, device_options, emit_json, json_option
 from pnc_pack.errors import UsageError
 
 
@@ -54,12 +54,12 @@ def parse_arch_arg(text: str) -> tuple[str, object]:
               help="Architecture argument (repeatable), e.g. width=16 or image_size=28.")
 @click.option("--data-fraction", type=float, default=1.0, show_default=True,
               help="Train on this stratified fraction of the training images of those classes.")
-@click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+@device_options
 @click.option("--force", is_flag=True, help="Overwrite a model folder that already exists.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
 @json_option
 def train_cmd(arch, data_spec, classes, epochs, seed, batch_size, lr, weight_decay, label_smoothing, arch_arg,
-              data_fraction, device, force, output, as_json):
+              data_fraction, device, precision, force, output, as_json):
     """Train a zoo model on some classes; write OUTPUT/model.safetensors and OUTPUT/config.json."""
     from pnc_pack.progress import progress
     from pnc_pack.zoo.pretrained import local_ref, save_pretrained
@@ -75,7 +75,7 @@ def train_cmd(arch, data_spec, classes, epochs, seed, batch_size, lr, weight_dec
         model, config = train_model(
             arch, arch_args, data_spec, class_list, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, label_smoothing=label_smoothing, data_fraction=data_fraction,
-            device=device, progress=p,
+            device=device, precision=precision, progress=p,
         )
     seconds = time.perf_counter() - t0
     save_pretrained(model, config, out)

@@ -90,17 +90,19 @@ def load_models(delta: CloneDelta, target_dir: Path, source_dirs: Sequence[Path]
 def assemble(delta: CloneDelta, target_dir: PathLike, source_dirs: Sequence[PathLike], *, device=None, cls=None):
     """The cloned network ``delta`` describes, from the target folder and one source folder per module (each
     checked against its pins before it is parsed). ``cls``: the ClonedNetwork subclass to make (the API's
-    ClonedNetwork). Nothing pretrained is modified; ``detach()`` returns the target, bit for bit as loaded."""
+    ClonedNetwork). Nothing pretrained is modified; ``detach()`` returns the target, bit for bit as loaded.
+    ``device``: auto (None too: cuda when available, else cpu), cpu, cuda or cuda:N, checked before any file is read."""
     from pnc_pack.clone.evaluate import output_labels
     from pnc_pack.clone.model import ClonedNetwork
+    from pnc_pack.devices import resolve_device
 
+    device = resolve_device(device)
     source_dirs = per_module(source_dirs, len(delta.modules))
     (target_model, target_cfg), sources = load_models(delta, Path(target_dir), [Path(s) for s in source_dirs],
                                                       device=device)
     cloned = (cls or ClonedNetwork).from_delta(delta, target_model, [s for s, _ in sources])
     cloned.output_labels = output_labels(delta, target_cfg, [c for _, c in sources])
-    if device is not None:
-        cloned.to(device)
+    cloned.to(device)
     return cloned.eval()
 
 

@@ -28,11 +28,14 @@ def output_labels(delta, target_config, source_configs) -> list[int]:
     return out
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def logits(model, X: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    """The model's outputs on ``X`` (at least one image), in batches, in eval mode."""
+    """The model's outputs on ``X`` (at least one image), in batches, in eval mode, on the model's device (the
+    images are moved there); returned on the CPU."""
     model.eval()
-    return torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+    dev = next(model.parameters()).device
+    out = [model(X[i:i + batch_size].to(dev)) for i in range(0, len(X), batch_size)]
+    return torch.cat(out).float().cpu()
 
 
 def predict(model, X: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:

@@ -67,6 +67,8 @@ def repair(cloned, dataset, *, epochs: int = 8, samples: int | None = 300, lr: f
         raise UsageError("repair needs at least one epoch")
     X, y = labelled_split(cloned, *dataset.train)
     X, y = _pick(X, y, samples, seed)
+    dev = next(cloned.parameters()).device
+    X, y = X.to(dev), y.to(dev)  # once; batches are gathered on the device
     params = list(cloned.trainable_parameters())
     pretrained = [cloned.target, *dict.fromkeys(cloned.sources)]
     before_state = [state_digest(m) for m in pretrained]  # parameters and buffers (BatchNorm statistics)
@@ -81,15 +83,19 @@ def repair(cloned, dataset, *, epochs: int = 8, samples: int | None = 300, lr: f
     cloned.eval()  # pretrained BatchNorm statistics must not move: train in eval mode (gradients still flow)
     try:
         for _ in range(epochs):
-            perm = torch.randperm(len(y), generator=g)
-            total = 0.0
+            perm = torch.randperm(len(y), generator=g).to(dev)  # the CPU generator's draw, moved once
+            step_losses, sizes = [], []
             for i in range(0, len(y), batch_size):
                 idx = perm[i:i + batch_size]
                 loss = F.cross_entropy(cloned(X[idx]), y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += float(loss.detach()) * len(idx)
+                step_losses.append(loss.detach())
+                sizes.append(len(idx))
+            total = 0.0
+            for v, k in zip(torch.stack(step_losses).tolist(), sizes):  # read once per epoch, summed as before
+                total += v * k
             losses.append(round(total / len(y), 6))
             if task is not None:
                 progress.advance(task)

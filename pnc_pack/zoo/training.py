@@ -45,9 +45,10 @@ DEFAULTS = {"epochs": 3, "seed": 0, "batch_size": 64, "lr": 1e-3, "weight_decay"
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The checked device (``auto``/None: cuda when available, else cpu; :func:`pnc_pack.devices.resolve_device`)."""
+    from pnc_pack.devices import resolve_device
+
+    return resolve_device(device)
 
 
 def check_classes(classes: Sequence[int], num_classes: int) -> list[int]:
@@ -74,7 +75,7 @@ def prepare_split(X: torch.Tensor, y: torch.Tensor, classes: Sequence[int], inpu
     return fit_to_shape(X, input_shape), relabel(y, classes)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 512,
              device: str | torch.device | None = None) -> float:
     """Top-1 accuracy of ``model`` on (X, y) (labels = output positions); the model's mode is restored."""
@@ -83,12 +84,12 @@ def evaluate(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_siz
     dev = next(model.parameters()).device if device is None else torch.device(device)
     was_training = model.training
     model.eval()
-    correct = 0
+    correct = torch.zeros((), dtype=torch.long, device=dev)
     for s in range(0, len(y), batch_size):
         out = model(X[s:s + batch_size].to(dev))
-        correct += int((out.argmax(1).cpu() == y[s:s + batch_size]).sum())
+        correct += (out.argmax(1) == y[s:s + batch_size].to(dev)).sum()
     model.train(was_training)
-    return correct / len(y)
+    return int(correct) / len(y)
 
 
 def _complete_args(arch: str, arch_args: Mapping[str, Any] | None, n_classes: int, channels: int) -> dict:
@@ -108,15 +109,18 @@ def train_model(arch: str, arch_args: Mapping[str, Any] | None, dataset, classes
                 batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"],
                 weight_decay: float = DEFAULTS["weight_decay"], label_smoothing: float = DEFAULTS["label_smoothing"],
                 data_fraction: float = DEFAULTS["data_fraction"], device: str | torch.device | None = None,
-                progress=None, on_epoch: Callable[[int, float], None] | None = None,
+                precision: str = "fp32", progress=None, on_epoch: Callable[[int, float], None] | None = None,
                 ) -> tuple[ZooModel, ModelConfig]:
     """Train ``arch`` on ``classes`` of ``dataset`` (a Dataset or a spec string); returns ``(model, config)``.
 
     The model comes back on the CPU, in eval mode, with ``requires_grad`` off (like ``load_pretrained``); the
     config records the data spec, classes, settings, per-epoch mean training loss, test accuracy (on the test split
     of those classes) and library versions. Save both with ``save_pretrained(model, config, folder)``.
+    ``device``: auto (cuda when available), cpu, cuda or cuda:N; ``precision``: fp32 or bf16 autocast. The data
+    moves to the device once; a step never waits on the host (losses are read once per epoch).
     """
     from pnc_pack.data import Dataset, load_dataset
+    from pnc_pack.devices import check_precision, compute, out_of_memory
 
     if isinstance(dataset, str):
         dataset = load_dataset(dataset)
@@ -132,6 +136,7 @@ def train_model(arch: str, arch_args: Mapping[str, Any] | None, dataset, classes
     classes = check_classes(list(classes), dataset.num_classes)
     args = _complete_args(arch, arch_args, len(classes), dataset.input_shape[0])
 
+    dev, precision = pick_device(device), check_precision(precision)
     torch.manual_seed(seed)
     model = build_model(arch, args)
     X, y = prepare_split(*dataset.train, classes, model.input_shape, data_fraction, seed)
@@ -139,9 +144,10 @@ def train_model(arch: str, arch_args: Mapping[str, Any] | None, dataset, classes
     if len(y) < 2:
         raise DataError(f"{dataset.name}: only {len(y)} training samples of classes {classes}")
 
-    dev = pick_device(device)
     model.to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=float(lr), weight_decay=float(weight_decay))
+    X, y = X.to(dev), y.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=float(lr), weight_decay=float(weight_decay),
+                           **({"fused": True} if dev.type == "cuda" else {}))
     gen = torch.Generator().manual_seed(seed)
     n = len(y)
     steps = n // batch_size + (1 if n % batch_size >= 2 else 0)  # a last batch of 1 would break BatchNorm
@@ -153,22 +159,28 @@ def train_model(arch: str, arch_args: Mapping[str, Any] | None, dataset, classes
     try:
         model.train()
         for epoch in range(epochs):
-            perm = torch.randperm(n, generator=gen)
-            total, count = 0.0, 0
+            perm = torch.randperm(n, generator=gen).to(dev)  # drawn on the CPU generator, moved once
+            step_losses, sizes = [], []
             for i in range(steps):
                 idx = perm[i * batch_size:(i + 1) * batch_size]
-                xb, yb = X[idx].to(dev), y[idx].to(dev)
-                loss = F.cross_entropy(model(xb), yb, label_smoothing=float(label_smoothing))
-                if not torch.isfinite(loss):
-                    raise BuildError(f"training {arch} diverged at epoch {epoch + 1} step {i + 1} (loss {loss.item()})")
+                with out_of_memory(dev, f"training {arch}"), compute(dev, precision):
+                    loss = F.cross_entropy(model(X[idx]), y[idx], label_smoothing=float(label_smoothing))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += float(loss.detach()) * len(idx)
-                count += len(idx)
+                step_losses.append(loss.detach())
+                sizes.append(len(idx))
                 if task is not None:
                     progress.advance(task)
-            history.append(round(total / max(count, 1), 6))
+            values = torch.stack(step_losses).float().tolist() if step_losses else []
+            bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+            if bad:
+                raise BuildError(f"training {arch} diverged at epoch {epoch + 1} step {bad[0] + 1} "
+                                 f"(loss {values[bad[0]]})")
+            total = 0.0
+            for v, k in zip(values, sizes):  # the same float arithmetic as summing step by step
+                total += v * k
+            history.append(round(total / max(sum(sizes), 1), 6))
             if on_epoch is not None:
                 on_epoch(epoch, history[-1])
     finally:

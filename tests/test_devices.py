@@ -1,0 +1,92 @@
+"""Devices: --device/--precision resolution, the error for a device that does not exist, the provenance fields, and
+that a CPU build still gives today's bytes (the learned tensors, masks and metrics of the conftest clone)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from pnc_pack.devices import available_devices, check_precision, resolve_device
+from pnc_pack.errors import UsageError
+
+NO_CUDA = not torch.cuda.is_available()
+
+
+def learned_digest(d) -> str:
+    """sha256 over what a build learns and measures (adapters, masks, positions, classifier, metrics); the
+    provenance (paths, versions, device) is left out."""
+    h = hashlib.sha256()
+    for m in d.modules:
+        for k, t in sorted(m.adapter.items()):
+            h.update(f"{k}|{t.dtype}|{t.shape}|".encode())
+            h.update(t.data)
+        for mk in m.masks:
+            h.update(f"{mk.layer}|{mk.filters}|".encode())
+            h.update(mk.bits)
+        h.update(f"{m.target_position}|{m.source_position}".encode())
+    for k, t in sorted(d.classifier.items()):
+        h.update(f"{k}|{t.dtype}|{t.shape}|".encode())
+        h.update(t.data)
+    h.update(json.dumps(d.metrics, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+# The conftest clone built by the code before devices existed (commit 14edd1b), torch 2.13.0, one thread.
+BEFORE_DEVICES = "b3c8faafc871a62deeb3a9e904e23bdc2355cc0ff62ea953ee512f063a48a18b"
+
+
+def test_auto_and_cpu_resolve():
+    assert resolve_device("cpu") == torch.device("cpu")
+    want = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == want and resolve_device(None).type == want
+    assert available_devices()[0] == "cpu"
+    assert check_precision("BF16") == "bf16" and check_precision(None) == "fp32"
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")
+@pytest.mark.parametrize("spec", ["cuda", "cuda:0", "cuda:3"])
+def test_missing_cuda_is_a_usage_error_naming_the_devices(spec):
+    with pytest.raises(UsageError, match=r"available devices: cpu$"):
+        resolve_device(spec)
+
+
+@pytest.mark.parametrize("bad", ["tpu", "cuda:x", "gpu"])
+def test_unknown_devices_and_precisions_are_usage_errors(bad):
+    with pytest.raises(UsageError, match="available"):
+        resolve_device(bad)
+    with pytest.raises(UsageError, match="fp32, bf16"):
+        check_precision("fp8")
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")
+def test_cli_build_with_missing_cuda_fails_before_loading_anything(tmp_path, capsys):
+    from pnc_pack.cli import main
+
+    out = tmp_path / "x.pncd"
+    rc = main(["build", "--target", str(tmp_path / "nope"), "--source", str(tmp_path / "nope"), "--data", "digits",
+               "--clone-classes", "5", "--device", "cuda", "-o", str(out)])
+    assert rc == 2 and not out.exists()
+    assert "available devices: cpu" in capsys.readouterr().err
+
+
+def test_provenance_records_device_and_precision(built):
+    assert built.provenance["device"] == "cpu" and built.provenance["precision"] == "fp32"
+    assert "deterministic" not in built.provenance  # CUDA builds only
+
+
+@pytest.mark.skipif(torch.__version__.split("+")[0] != "2.13.0" or torch.get_num_threads() != 1,
+                    reason="pinned on torch 2.13.0 with one thread (CPU bytes depend on the build and thread count)")
+def test_cpu_build_is_byte_identical_to_before_devices(built):
+    assert learned_digest(built) == BEFORE_DEVICES
+
+
+def test_out_of_memory_is_one_line_suggesting_batch_size():
+    from pnc_pack.devices import out_of_memory
+    from pnc_pack.errors import BuildError
+
+    with pytest.raises(BuildError, match=r"ran out of memory on cpu; try a smaller --batch-size"):
+        with out_of_memory(torch.device("cpu")):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
