@@ -53,6 +53,7 @@ from pnc_pack.errors import (
     HubOfflineError,
     PncError,
     ReferenceError,
+    UsageError,
 )
 from pnc_pack.refs import COMMIT_RE, check_repo_id
 
@@ -112,18 +113,28 @@ def settings() -> HubSettings:
 
 
 # -- specs -------------------------------------------------------------------------------------------------------
+def user_repo_id(repo_id) -> str:
+    """A repo id the caller gave (a command-line argument, a function's argument): a malformed one is a UsageError
+    (exit 2). A malformed id inside a delta file keeps its own class (refs.py, format/)."""
+    try:
+        return check_repo_id(repo_id)
+    except ReferenceError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def parse_spec(spec: str, *, default_revision: str | None = DEFAULT_BRANCH) -> tuple[str, str | None]:
-    """``[hf://]REPO_ID[@REVISION]`` -> (repo_id, revision). Raises ReferenceError naming what is wrong."""
+    """``[hf://]REPO_ID[@REVISION]`` given by the caller -> (repo_id, revision). Raises UsageError naming what is
+    wrong."""
     if not isinstance(spec, str) or not spec:
-        raise ReferenceError(f"bad hub reference {spec!r}: expected [hf://]NAMESPACE/NAME[@REVISION]")
+        raise UsageError(f"bad hub reference {spec!r}: expected [hf://]NAMESPACE/NAME[@REVISION]")
     body = spec[5:] if spec.startswith("hf://") else spec
     repo_id, sep, revision = body.partition("@")
     if repo_id.startswith("models/") and repo_id.count("/") == 2:
         repo_id = repo_id[len("models/"):]
-    check_repo_id(repo_id)
+    user_repo_id(repo_id)
     if sep:
         if not _REVISION_RE.match(revision):
-            raise ReferenceError(f"bad revision {revision!r} in {spec!r}: expected a branch, tag or commit sha")
+            raise UsageError(f"bad revision {revision!r} in {spec!r}: expected a branch, tag or commit sha")
         return repo_id, revision
     return repo_id, default_revision
 

@@ -22,10 +22,9 @@ from pnc_pack.errors import PncError, ReferenceError, UsageError
 from pnc_pack.format.delta import CloneDelta
 from pnc_pack.fsutil import atomic_write
 from pnc_pack.hub.card import delta_card
-from pnc_pack.hub.client import DEFAULT_BRANCH, download, parse_spec, record_ref, settings
+from pnc_pack.hub.client import DEFAULT_BRANCH, download, parse_spec, record_ref, settings, user_repo_id
 from pnc_pack.hub.models import pin_revision
 from pnc_pack.hub.upload import commit_files
-from pnc_pack.refs import check_repo_id
 
 DELTA_FILENAME = "clone.pncd"
 
@@ -54,7 +53,7 @@ def push(delta_or_path: CloneDelta | str | os.PathLike, repo_id: str, *, branch:
     Creates the repository if needed. ``parent_commit`` (default: the branch head read just before) is the head
     the commit must land on; if the branch moved, HubConflictError.
     """
-    check_repo_id(repo_id)
+    user_repo_id(repo_id)
     from pnc_pack.format import codec
 
     if isinstance(delta_or_path, CloneDelta):

@@ -20,8 +20,8 @@ from pnc_pack.hub.client import (
     api,
     hub_errors,
     is_commit,
+    user_repo_id,
 )
-from pnc_pack.refs import check_repo_id
 
 
 def commit_files(s: HubSettings, repo_id: str, files: Mapping[str, bytes | Path], *, message: str,
@@ -32,7 +32,7 @@ def commit_files(s: HubSettings, repo_id: str, files: Mapping[str, bytes | Path]
     """
     from huggingface_hub import CommitOperationAdd
 
-    check_repo_id(repo_id)
+    user_repo_id(repo_id)
     branch = branch or DEFAULT_BRANCH
     if parent_commit is not None and not (isinstance(parent_commit, str) and 7 <= len(parent_commit) <= 40
                                           and all(c in "0123456789abcdef" for c in parent_commit)):

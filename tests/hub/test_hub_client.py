@@ -13,7 +13,7 @@ from pnc_pack.errors import (
     HubError,
     HubNotFoundError,
     HubOfflineError,
-    ReferenceError,
+    UsageError,
 )
 from pnc_pack.hub import card, client
 
@@ -31,8 +31,8 @@ def test_parse_spec(spec, want):
 
 @pytest.mark.parametrize("spec", ["", "hf://", "org/na me", "org/a/b/c", "org/name@", "org/name@/etc/passwd",
                                   "org/name@a/../b", "org/name@x/", "org/name@a\nb", "../x"])
-def test_parse_spec_refuses(spec):
-    with pytest.raises(ReferenceError):
+def test_parse_spec_refuses(spec):  # what the caller wrote is wrong: a usage error, exit 2 (issue 20, item 12)
+    with pytest.raises(UsageError):
         client.parse_spec(spec)
 
 

@@ -21,7 +21,7 @@ from pnc_pack.errors import (
     HubOfflineError,
     ModelMismatchError,
     ModelNotFoundError,
-    ReferenceError,
+    UsageError,
 )
 from pnc_pack.refs import FileDigest, ModelRef, sha256_file
 from tests.hub.hub_helpers import READ_TOKEN
@@ -123,7 +123,7 @@ def test_not_found_kinds(hf_env, make_model, monkeypatch):
     monkeypatch.delenv("HF_TOKEN")  # anonymous: the 401 RepoNotFound of the Hub is still "not found"
     with pytest.raises(HubNotFoundError):
         hub_api.resolve_model("hf://org/missing")
-    with pytest.raises(ReferenceError):
+    with pytest.raises(UsageError):
         hub_api.resolve_model("hf://not a repo")
 
 
