@@ -22,6 +22,9 @@ message), and private repositories answer 401 RepoNotFound to anonymous readers,
 Test hooks: ``override_file(repo_id, path, data)`` makes the server serve other bytes for a file at every revision
 (a broken or malicious mirror); ``stats`` counts requests and body bytes sent per route kind (the benchmark reads
 it). The request body is always read in full, even on unknown routes, so keep-alive connections stay in sync.
+
+Standalone, to try the Hub commands without the real Hub (README, "Publishing"): ``python -m tests.hub.server
+--port 8080`` prints the ``export HF_ENDPOINT=...`` and ``HF_TOKEN`` lines to use, then serves until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -385,3 +388,35 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _flag(query: dict, name: str) -> bool:
     return query.get(name, ["false"])[0].lower() in ("1", "true")
+
+
+LOCAL_TOKEN = "hf_local_write_token"
+
+
+def main(argv=None) -> int:
+    """``python -m tests.hub.server [--port N] [--token T]``: serve in the foreground until interrupted."""
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(prog="python -m tests.hub.server",
+                                 description="A loopback Hub-compatible server (in memory: gone when stopped).")
+    ap.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (0: any free port)")
+    ap.add_argument("--token", default=LOCAL_TOKEN, help="the one token that may write (also reads private repos)")
+    args = ap.parse_args(argv)
+    try:
+        hub = FakeHub(tokens={args.token: True}, port=args.port).start()
+    except OSError as exc:
+        print(f"tests.hub.server: cannot listen on {LOOPBACK}:{args.port}: {exc.strerror or exc}", flush=True)
+        return 1
+    print(f"export HF_ENDPOINT={hub.url}", flush=True)
+    print(f"export HF_TOKEN={args.token}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        hub.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
