@@ -257,7 +257,7 @@ def build_clone(target, source, dataset, clone_classes, *, seed: int = 0, eval_d
         ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data
         cloned = ClonedNetwork.from_delta(delta, tgt, [src]).to(dev)
         cloned.output_labels = list(tgt_cfg.labels) + [src_cfg.labels[j] for j in p.clone_idx]
-        result = evaluate_delta_model(cloned, ev)
+        result = evaluate_delta_model(cloned, ev, resize=True)  # as D_t: the builder fits data to its models
         result.pop("per_module", None)
         delta = replace(delta, metrics={**metrics, "eval": {"data": ev.name, **result}})
     return delta

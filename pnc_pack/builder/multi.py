@@ -36,7 +36,7 @@ def evaluate_into(delta: CloneDelta, eval_data, target, sources: Sequence, devic
 
     ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data
     cloned = assemble(delta, resolve(target)[0], [resolve(s)[0] for s in sources], device=device)
-    return with_eval(delta, {"data": ev.name, **evaluate_delta_model(cloned, ev)})
+    return with_eval(delta, {"data": ev.name, **evaluate_delta_model(cloned, ev, resize=True)})  # as D_t is fitted
 
 
 def build_multi(target, sources: Sequence[tuple[Any, Sequence[int]]], dataset, *, seed: int = 0, eval_data=None,

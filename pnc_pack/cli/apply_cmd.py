@@ -28,6 +28,8 @@ from pnc_pack.cli._common import check_outputs, check_writable, device_options, 
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="With --repair-data: write the repaired delta here (same references, provenance marked).")
 @click.option("--eval-data", default=None, help="Dataset spec to evaluate Ori / Tar / Avg on (its test split).")
+@click.option("--resize", is_flag=True, help="Resize the images of --repair-data and --eval-data to the model's input "
+              "shape (else a shape that differs is an error).")
 @click.option("--min-ori", type=click.FloatRange(0, 100), default=None,
               help="Gate: lowest Ori accepted, in percent (needs --eval-data).")
 @click.option("--min-tar", type=click.FloatRange(0, 100), default=None,
@@ -44,8 +46,8 @@ from pnc_pack.cli._common import check_outputs, check_writable, device_options, 
 @device_options(precision=False)
 @json_option
 def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, export_dir, repair_data,
-              repair_epochs, repair_samples, output, eval_data, min_ori, min_tar, max_ori_drop, onnx_path, onnx_opset,
-              onnx_atol, onnx_rtol, force, as_json, device="auto"):
+              repair_epochs, repair_samples, output, eval_data, resize, min_ori, min_tar, max_ori_drop, onnx_path,
+              onnx_opset, onnx_atol, onnx_rtol, force, as_json, device="auto"):
     """Rebuild the cloned model from DELTA (a file or hf://REPO[@REV]) and the models it pins.
 
     Every referenced file's size and sha256 is checked before any tensor is read; pretrained weights are never
@@ -94,7 +96,7 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
             from pnc_pack.data import load_dataset
 
             result = repair(cloned, load_dataset(repair_data), epochs=repair_epochs, samples=repair_samples,
-                            progress=p)
+                            progress=p, resize=resize)
             report["repair"] = {"samples": result.samples, "epochs": result.epochs, "before": result.before,
                                 "after": result.after, "losses": result.losses}
             if output:
@@ -104,6 +106,10 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
             from pnc_pack.data import load_dataset
 
             eval_set = load_dataset(eval_data)
+            if resize:
+                from pnc_pack.clone.evaluate import resized
+
+                eval_set = resized(eval_set, cloned.input_shape)
             report["eval"] = evaluate_delta_model(cloned, eval_set)
     if gates:  # before anything is written
         from pnc_pack.clone.gates import check_gates

@@ -14,9 +14,11 @@ from pnc_pack.cli._common import device_options, emit_json, json_option
 @click.option("--target", default=None, help="Target model folder (overrides the pin's location).")
 @click.option("--source", "sources", multiple=True, help="Source model folder, one per module.")
 @click.option("--models-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--resize", is_flag=True, help="Resize DATA's images to the model's input shape (else a shape that "
+              "differs is an error).")
 @device_options(precision=False)
 @json_option
-def eval_cmd(delta, data, target, sources, models_dir, device, as_json):
+def eval_cmd(delta, data, target, sources, models_dir, resize, device, as_json):
     """Rebuild the clone from its pinned models and report Ori, Tar and Avg on the test split of DATA, and the
     accuracy per functionality (the target's classes, then each module's: the supplementary's Table 3) with where
     misclassified images went."""
@@ -25,7 +27,7 @@ def eval_cmd(delta, data, target, sources, models_dir, device, as_json):
     from pnc_pack.data import load_dataset
 
     cloned = apply(delta, target=target, source=list(sources) or None, models_dir=models_dir, device=device)
-    result = evaluate_delta_model(cloned, load_dataset(data), detail=True)
+    result = evaluate_delta_model(cloned, load_dataset(data), detail=True, resize=resize)
     if as_json:
         emit_json(result)
         return

@@ -102,6 +102,7 @@ def assemble(delta: CloneDelta, target_dir: PathLike, source_dirs: Sequence[Path
                                                       device=device)
     cloned = (cls or ClonedNetwork).from_delta(delta, target_model, [s for s, _ in sources])
     cloned.output_labels = output_labels(delta, target_cfg, [c for _, c in sources])
+    cloned.trained_on = (target_cfg.training or {}).get("data")  # evaluate.fitted: that data is fitted as in training
     cloned.to(device)
     return cloned.eval()
 

@@ -42,11 +42,38 @@ def predict(model, X: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     return logits(model, X, batch_size).argmax(1) if len(X) else torch.empty(0, dtype=torch.long)
 
 
-def labelled_split(cloned, dataset, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
-    """The images of ``dataset``'s split whose label is one of the clone's outputs, fitted to its input, and the
-    output index each should get."""
+def fitted(X: torch.Tensor, input_shape, resize: bool, name: str, trained_on: str | None = None) -> torch.Tensor:
+    """``X`` as the model takes it: unchanged when its image shape is the model's; else a DataError naming both
+    shapes, unless ``resize`` or the data is the one the target was trained on (``trained_on``, from its config:
+    training fitted it the same way). Then :func:`pnc_pack.data.fit_to_shape` (bilinear, channels repeated or
+    averaged). Evaluating 8x8 digits on a model trained on 28x28 MNIST gives numbers about another task."""
+    have, want = tuple(int(v) for v in X.shape[1:]), tuple(int(v) for v in input_shape)
+    if have == want:
+        return X
+    if not resize and name != trained_on:
+        raise DataError(f"{name}: images are {'x'.join(map(str, have))} (C x H x W) but the model takes "
+                        f"{'x'.join(map(str, want))}: use data of the model's shape, or ask for resizing "
+                        "(--resize; resize=True in Python)")
     from pnc_pack.data import fit_to_shape
 
+    return fit_to_shape(X, want)
+
+
+def resized(dataset, input_shape):
+    """``dataset`` with both splits fitted to ``input_shape`` (what ``--resize`` asks for), or itself when they
+    already have it."""
+    from dataclasses import replace
+
+    if tuple(dataset.input_shape) == tuple(int(v) for v in input_shape):
+        return dataset
+    (X, y), (Xt, yt) = dataset.train, dataset.test
+    return replace(dataset, train=(fitted(X, input_shape, True, dataset.name), y),
+                   test=(fitted(Xt, input_shape, True, dataset.name), yt))
+
+
+def labelled_split(cloned, dataset, split: str = "test", resize: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of ``dataset``'s split whose label is one of the clone's outputs (of the clone's input shape, or
+    resized to it when ``resize``), and the output index each should get."""
     labels = cloned.output_labels
     if labels is None:
         raise DataError("the clone does not know which dataset label each output is (output_labels unset)")
@@ -55,7 +82,7 @@ def labelled_split(cloned, dataset, split: str = "test") -> tuple[torch.Tensor, 
     keep = torch.tensor([int(v) in index for v in y.tolist()], dtype=torch.bool)
     if not keep.any():
         raise DataError(f"{dataset.name}: no {split} samples of the clone's classes {sorted(index)}")
-    X, y = fit_to_shape(X[keep], cloned.input_shape), y[keep]
+    X, y = fitted(X[keep], cloned.input_shape, resize, dataset.name, getattr(cloned, "trained_on", None)), y[keep]
     return X, torch.tensor([index[int(v)] for v in y.tolist()])
 
 
@@ -69,11 +96,12 @@ def ori_tar_avg(predicted: torch.Tensor, want: torch.Tensor, n_old: int, k: int)
     return ori, tar, avg
 
 
-def evaluate_delta_model(cloned, dataset, split: str = "test", detail: bool | None = None) -> dict:
+def evaluate_delta_model(cloned, dataset, split: str = "test", detail: bool | None = None,
+                         resize: bool = False) -> dict:
     """Ori / Tar / Avg, per class and per module; per functionality and routing when ``detail`` (default: when
-    the clone has several modules)."""
+    the clone has several modules). Images of another shape than the model's: DataError unless ``resize``."""
     labels = cloned.output_labels
-    X, want = labelled_split(cloned, dataset, split)
+    X, want = labelled_split(cloned, dataset, split, resize)
     predicted = predict(cloned, X)
     correct = predicted == want
     n_old = sum(1 for lab in cloned.delta.labels if lab.model == "target")

@@ -29,16 +29,18 @@ class RepairResult:
     losses: list
 
 
-def labelled_split(cloned, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keep the samples whose dataset label the clone predicts; relabel them to the clone's output indices."""
-    from pnc_pack.data import fit_to_shape
+def labelled_split(cloned, X: torch.Tensor, y: torch.Tensor, resize: bool = False,
+                   name: str = "the repair data") -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the samples whose dataset label the clone predicts; relabel them to the clone's output indices. Images
+    of another shape than the model's: DataError unless ``resize`` (pnc_pack.clone.evaluate.fitted)."""
+    from pnc_pack.clone.evaluate import fitted
 
     labels = list(cloned.output_labels)
     index = {lab: i for i, lab in enumerate(labels)}
     keep = torch.tensor([int(v) in index for v in y.tolist()], dtype=torch.bool)
     if not keep.any():
         raise DataError(f"the dataset has no samples of the clone's classes {sorted(index)}")
-    Xk = fit_to_shape(X[keep], cloned.input_shape)
+    Xk = fitted(X[keep], cloned.input_shape, resize, name, getattr(cloned, "trained_on", None))
     yk = torch.tensor([index[int(v)] for v in y[keep].tolist()], dtype=torch.long)
     return Xk, yk
 
@@ -59,20 +61,21 @@ def _pick(X, y, samples: int | None, seed: int):
 
 
 def repair(cloned, dataset, *, epochs: int = 8, samples: int | None = 300, lr: float = 3e-3, batch_size: int = 32,
-           seed: int = 0, progress=None) -> RepairResult:
-    """Fine-tune adapters + classifier of ``cloned`` on ``samples`` training images of ``dataset``."""
+           seed: int = 0, progress=None, resize: bool = False) -> RepairResult:
+    """Fine-tune adapters + classifier of ``cloned`` on ``samples`` training images of ``dataset`` (of the model's
+    input shape, or resized to it when ``resize``)."""
     from pnc_pack.clone.evaluate import evaluate_delta_model
 
     if epochs < 1:
         raise UsageError("repair needs at least one epoch")
-    X, y = labelled_split(cloned, *dataset.train)
+    X, y = labelled_split(cloned, *dataset.train, resize=resize, name=dataset.name)
     X, y = _pick(X, y, samples, seed)
     dev = next(cloned.parameters()).device
     X, y = X.to(dev), y.to(dev)  # once; batches are gathered on the device
     params = list(cloned.trainable_parameters())
     pretrained = [cloned.target, *dict.fromkeys(cloned.sources)]
     before_state = [state_digest(m) for m in pretrained]  # parameters and buffers (BatchNorm statistics)
-    before = evaluate_delta_model(cloned, dataset)
+    before = evaluate_delta_model(cloned, dataset, resize=resize)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(params, lr=lr)
@@ -106,7 +109,7 @@ def repair(cloned, dataset, *, epochs: int = 8, samples: int | None = 300, lr: f
     if [state_digest(m) for m in pretrained] != before_state:
         raise BuildError("repair changed a pretrained parameter or buffer: it must train adapters and the classifier "
                          "only")
-    after = evaluate_delta_model(cloned, dataset)
+    after = evaluate_delta_model(cloned, dataset, resize=resize)
     return RepairResult(samples=len(y), epochs=epochs, before=before, after=after, losses=losses)
 
 
