@@ -10,7 +10,6 @@ import importlib
 from pnc_pack.errors import PncError  # noqa: F401
 from pnc_pack.format.delta import CloneDelta, ClonedModule, LabelEntry, Mask, RawTensor  # noqa: F401
 from pnc_pack.refs import FileDigest, ModelRef  # noqa: F401
-
 from pnc_pack.version import __version__  # noqa: F401
 
 # name -> module that defines it; imported on first access (keeps torch out of `import pnc_pack`).

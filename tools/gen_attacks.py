@@ -20,15 +20,10 @@ folder and compares bytes with the committed files, then runs every file through
 
 from __future__ import annotations
 
-import argparse
-import copy
 import hashlib
-import json
 import struct
 import sys
 from pathlib import Path
-
-import msgpack
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -36,13 +31,12 @@ if str(ROOT) not in sys.path:
 
 from pnc_pack.format import canonical, container  # noqa: E402
 from pnc_pack.format.codec import dumps  # noqa: E402
-from pnc_pack.format.limits import DIGEST_SIZE, SIGNING_CONTEXT  # noqa: E402
+from pnc_pack.format.limits import DIGEST_SIZE  # noqa: E402
 from pnc_pack.format.payload import plan  # noqa: E402
 from pnc_pack.format.signing import sign  # noqa: E402
 from pnc_pack.format.testing import make_delta  # noqa: E402
 from pnc_pack.fsutil import atomic_write  # noqa: E402
-from tools.gen_vectors import (  # noqa: E402
-    EXIT, _bomb_frame, cli, forge, invalid_vectors, parts, vector_key, write_index)
+from tools.gen_vectors import EXIT, cli, forge, invalid_vectors, parts, vector_key, write_index  # noqa: E402
 
 DEFAULT_OUT = ROOT / "tests" / "attacks"
 KEY_A = "spec/vectors/test-key-a.pub"  # relative to the repository root
@@ -149,7 +143,7 @@ class Attacks:
 def build() -> dict[str, dict]:
     a = Attacks()
     good = a.good
-    c = container.parse(good)
+    container.parse(good)  # the base file must parse
     h0, p0 = parts(a.base)
 
     # -- container: length fields ----------------------------------------------------------------------------------
@@ -202,7 +196,7 @@ def build() -> dict[str, dict]:
           a.forged(lambda h: h["tensors"]["classifier.bias"].update(shape=[1] * 9)))
     blob, layout = a.blob_and_layout()
     js = blob[8:len(layout.prefix)].decode()
-    r0, r1 = layout.regions[0], layout.regions[1]
+    r1 = layout.regions[1]
     base_off = len(layout.prefix)
     overlap = js.replace(f'"data_offsets":[{r1.start - base_off},{r1.end - base_off}]',
                          f'"data_offsets":[0,{r1.end - r1.start}]')

@@ -11,10 +11,11 @@ import torch
 from pnc_pack import devices
 from pnc_pack.builder import search as S
 from pnc_pack.builder.config import BuildConfig
-from pnc_pack.builder.negatives import Novelty, make_negatives, patch_masked, settings as negative_settings
+from pnc_pack.builder.negatives import Novelty, make_negatives, patch_masked
+from pnc_pack.builder.negatives import settings as negative_settings
 from pnc_pack.builder.surrogate import fit_local_models, perturb, random_masks, source_logits, surrogate_outputs
 from pnc_pack.errors import BuildError, DataError, UsageError
-from pnc_pack.format.delta import ClonedModule, CloneDelta, LabelEntry, Mask
+from pnc_pack.format.delta import CloneDelta, ClonedModule, LabelEntry, Mask
 from pnc_pack.refs import ModelRef, ResolvedModel, is_hub_spec
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from pnc_pack.errors import UsageError
-from pnc_pack.format.compose import (  # noqa: F401 (re-exported)
-    Part, add, assemble, compose, find_modules, remove, split, with_eval)
+from pnc_pack.format.compose import Part, add, assemble, compose, find_modules, remove, split, with_eval  # noqa: F401 (re-exported)
 from pnc_pack.format.delta import CloneDelta
 
 
@@ -30,12 +29,12 @@ def evaluate_into(delta: CloneDelta, eval_data, target, sources: Sequence, devic
     """``delta`` with ``metrics["eval"]`` measured on the test split of ``eval_data``; ``target`` and ``sources``
     (one per module) are the model folders (or ResolvedModels) the delta's pins name."""
     from pnc_pack.builder.api import resolve
-    from pnc_pack.clone.apply import assemble
+    from pnc_pack.clone.apply import assemble as assemble_model
     from pnc_pack.clone.evaluate import evaluate_delta_model
     from pnc_pack.data import load_dataset
 
     ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data
-    cloned = assemble(delta, resolve(target)[0], [resolve(s)[0] for s in sources], device=device)
+    cloned = assemble_model(delta, resolve(target)[0], [resolve(s)[0] for s in sources], device=device)
     return with_eval(delta, {"data": ev.name, **evaluate_delta_model(cloned, ev, resize=True)})  # as D_t is fitted
 
 

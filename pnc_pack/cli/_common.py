@@ -20,7 +20,7 @@ def run_main(group: click.Group, argv=None) -> int:
     """
     debug = os.environ.get("PNC_PACK_DEBUG") == "1"
     try:
-        rc = group.main(args=argv, prog_name="pnc-pack", standalone_mode=False)
+        group.main(args=argv, prog_name="pnc-pack", standalone_mode=False)  # commands signal failure by raising
     except click.exceptions.Abort:
         click.echo("pnc-pack: aborted", err=True)
         return 130

@@ -6,14 +6,19 @@
 
 from __future__ import annotations
 
-from pnc_pack.data.dataset import (  # noqa: F401
-    TEST_FRACTION,
-    Dataset,
-    fit_to_shape,
-    keyed_order,
-    relabel,
-    select_classes,
-    stratified_split,
-    take_fraction,
-)
-from pnc_pack.data.specs import SPEC_FORMS, load_dataset, parse_spec  # noqa: F401
+import importlib
+
+# Names resolve on first use (PEP 562), so ``pnc_pack.data.specs`` (torch-free) can be imported by commands that
+# never touch tensors without importing torch through ``dataset``.
+_EXPORTS = {
+    **dict.fromkeys(["TEST_FRACTION", "Dataset", "fit_to_shape", "keyed_order", "relabel", "select_classes",
+                     "stratified_split", "take_fraction"], "pnc_pack.data.dataset"),
+    **dict.fromkeys(["SPEC_FORMS", "load_dataset", "parse_spec"], "pnc_pack.data.specs"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pnc_pack.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,3 +1,3 @@
 """bytes <-> CloneDelta, torch-free. See spec/clone-delta-v1.md."""
 
-from pnc_pack.format.delta import ClonedModule, CloneDelta, LabelEntry, Mask, RawTensor, Signature  # noqa: F401
+from pnc_pack.format.delta import CloneDelta, ClonedModule, LabelEntry, Mask, RawTensor, Signature  # noqa: F401

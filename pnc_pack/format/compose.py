@@ -3,7 +3,7 @@
 M_c = Insert_{ρ}(M_t, M_f^ρ, R^ρ): each module ρ has its own mask, R, R_s, adapter and classifier head
 ``new.<ρ>`` over [f_t, f_s^ρ] (``target-head-linear``, :mod:`pnc_pack.clone.parts`), and the target's own logits
 stay the frozen target head's. So modules are independent by construction: a module is built against the target
-alone (:mod:`pnc_pack.build.multi`), and a delta with several modules is the *composition* of single-module deltas.
+alone (:mod:`pnc_pack.builder.multi`), and a delta with several modules is the *composition* of single-module deltas.
 
 - :func:`compose` joins deltas of the same target: modules renumbered in order, ``new.<i>`` tensors and
   ``source:<i>`` label origins renumbered with them, the target's labels first, then each module's classes.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from pnc_pack.errors import FormatError, UsageError
-from pnc_pack.format.delta import ClonedModule, CloneDelta, LabelEntry, RawTensor
+from pnc_pack.format.delta import CloneDelta, ClonedModule, LabelEntry, RawTensor
 
 CLASSIFIER = "target-head-linear"
 METHOD = "partial-network-cloning, several sources (SUPP Eq. 5)"

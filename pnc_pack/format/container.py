@@ -28,8 +28,18 @@ import struct
 from dataclasses import dataclass
 
 from pnc_pack.errors import FormatError, IntegrityError, LimitError, VersionError
-from pnc_pack.format.limits import (DEFAULT_LIMITS, DIGEST_SIZE, MAGIC, MAJOR, MINOR, PREAMBLE_SIZE, SIG_COUNT_SIZE,
-                                    SIG_ENTRY_SIZE, SIGNING_CONTEXT, Limits)
+from pnc_pack.format.limits import (
+    DEFAULT_LIMITS,
+    DIGEST_SIZE,
+    MAGIC,
+    MAJOR,
+    MINOR,
+    PREAMBLE_SIZE,
+    SIG_COUNT_SIZE,
+    SIG_ENTRY_SIZE,
+    SIGNING_CONTEXT,
+    Limits,
+)
 
 _PREAMBLE = struct.Struct("<8sHHIQQ")
 assert _PREAMBLE.size == PREAMBLE_SIZE

@@ -133,13 +133,6 @@ class CloneDelta:
     metrics: Mapping[str, Any] = field(default_factory=dict)  # measured metrics (accuracy, loss per R, ...)
     signatures: tuple[Signature, ...] = ()
 
-    @classmethod
-    def from_pretrained(cls, spec: str, **kw) -> "CloneDelta":
-        """Pull a delta from the Hub (``REPO_ID[@REVISION]`` or ``hf://...``) through the cache and verify it."""
-        from pnc_pack.hub import delta_from_pretrained
-
-        return delta_from_pretrained(spec, **kw)
-
     @property
     def refs(self) -> list[ModelRef]:
         return [self.target] + [m.source for m in self.modules]

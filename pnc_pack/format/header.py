@@ -19,12 +19,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pnc_pack.errors import FormatError, LimitError, VersionError
-from pnc_pack.format.delta import DTYPE_SIZES, ClonedModule, CloneDelta, LabelEntry, Mask, RawTensor
+from pnc_pack.format.delta import DTYPE_SIZES, CloneDelta, ClonedModule, LabelEntry, Mask, RawTensor
 from pnc_pack.format.limits import DEFAULT_LIMITS, MAJOR, MINOR, Limits
 from pnc_pack.format.payload import ENCODINGS
-from pnc_pack.format.rules import (FEATURE_RE, FIELD_RE, KIND_RE, MAX_PATH, PATH_RE, as_int, as_list,
-                                   as_map, as_str, as_text, check_tensor_name, label_module, sorted_unique_strs,
-                                   tname)
+from pnc_pack.format.rules import (
+    FEATURE_RE,
+    FIELD_RE,
+    KIND_RE,
+    MAX_PATH,
+    PATH_RE,
+    as_int,
+    as_list,
+    as_map,
+    as_str,
+    as_text,
+    check_tensor_name,
+    label_module,
+    sorted_unique_strs,
+    tname,
+)
 from pnc_pack.refs import ModelRef
 
 KNOWN_FEATURES: frozenset[str] = frozenset()  # v1.0 defines no optional-to-know features

@@ -11,7 +11,7 @@ import random
 import struct
 from typing import Iterable, Sequence
 
-from pnc_pack.format.delta import DTYPE_SIZES, ClonedModule, CloneDelta, LabelEntry, Mask, RawTensor
+from pnc_pack.format.delta import DTYPE_SIZES, CloneDelta, ClonedModule, LabelEntry, Mask, RawTensor
 from pnc_pack.refs import FileDigest, ModelRef
 
 _FMT = {"F64": "d", "F32": "f", "F16": "e", "I64": "q", "I32": "i", "I16": "h", "I8": "b", "U8": "B", "BOOL": "?"}
