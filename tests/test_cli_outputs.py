@@ -57,6 +57,17 @@ def test_folder_outputs_and_keys_refuse_too(capsys, tmp_path):
     assert rc == 2 and "me.pub" in err and "--force" in err and not (tmp_path / "me").exists()
 
 
+def test_an_existing_onnx_sidecar_is_refused_like_the_graph(capsys, tmp_path):
+    side = tmp_path / "m.onnx.json"
+    side.write_text("keep me")
+    rc, _, err = _run(capsys, "apply", TWO, "--export-onnx", tmp_path / "m.onnx")
+    assert rc == 2 and str(side) in err and "--force" in err
+    assert side.read_text() == "keep me" and not (tmp_path / "m.onnx").exists()
+    (tmp_path / "d.onnx.json").mkdir()
+    rc, _, err = _run(capsys, "apply", TWO, "--export-onnx", tmp_path / "d.onnx", "--force")
+    assert rc == 2 and "is a folder" in err and "d.onnx.json" in err
+
+
 def test_force_overwrites(capsys, existing, tmp_path):
     assert _run(capsys, "keygen", "-o", tmp_path / "k")[0] == 0
     assert _run(capsys, "keygen", "-o", tmp_path / "k")[0] == 2

@@ -66,6 +66,10 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
     if output and not repair_data:
         raise UsageError("-o/--output writes a repaired delta: it needs --repair-data")
     check_outputs(output, onnx_path, force=force)
+    if onnx_path:  # the sidecar FILE.json is an output too
+        from pnc_pack.clone.onnx_export import sidecar_path
+
+        check_outputs(sidecar_path(onnx_path), force=force)
     if export_dir:
         from pnc_pack.clone.export import CONFIG, WEIGHTS
 
