@@ -1,4 +1,4 @@
-"""Deployment (issue 21): ONNX export checked with onnxruntime for every zoo architecture; gates on apply with their
+"""Deployment (issue 21): ONNX export checked with onnxruntime for every zoo and hf-* architecture; gates on apply with their
 exit code, checked before anything is written; live modules (attach/remove) equal to a fresh apply of the composed
 or reduced delta, refused updates leaving the model unchanged, and safe against concurrent forward calls."""
 
@@ -78,6 +78,64 @@ def test_onnx_export_that_disagrees_is_refused_and_writes_nothing(tmp_path, monk
     with pytest.raises(ExportError, match="differs from torch"):
         ox.export_onnx(cloned, tmp_path / "m.onnx", n_random=8)
     assert list(tmp_path.iterdir()) == []
+
+
+HF_ARCH = {"resnet": "hf-resnet", "regnet": "hf-regnet", "convnext": "hf-convnext", "convnextv2": "hf-convnextv2",
+           "mobilenet_v2": "hf-mobilenet-v2", "efficientnet": "hf-efficientnet"}
+
+
+def test_every_hf_arch_is_exported():
+    from pnc_pack.zoo.registry import _builtin_names
+    from tests.hf_models import TINY
+
+    assert sorted(HF_ARCH) == sorted(TINY)
+    assert sorted(HF_ARCH.values()) == sorted(n for n in _builtin_names() if n.startswith("hf-"))
+
+
+@pytest.fixture(scope="module")
+def hf_folders(tmp_path_factory):
+    """One tiny random transformers folder per hf-* architecture (transformers imported here, not at collection)."""
+    from tests.hf_models import write_hf_folder
+
+    root = tmp_path_factory.mktemp("hf")
+    return {mt: write_hf_folder(root / mt, mt, num_labels=4, seed=1) for mt in HF_ARCH}
+
+
+@pytest.mark.parametrize("mt", sorted(HF_ARCH))
+def test_onnx_export_answers_like_torch_for_every_hf_arch(mt, hf_folders, tmp_path):
+    """Target and source of each transformers family (ConvNeXt's channels-last masks, ConvNeXtV2's GRN, the
+    in-model preprocessing): the graph answers like torch at another batch size, with the masks in it."""
+    import dataclasses
+
+    import onnxruntime as ort
+
+    from pnc_pack import export_onnx
+    from pnc_pack.builder.api import fresh_delta
+    from pnc_pack.clone.model import ClonedNetwork
+    from pnc_pack.zoo.pretrained import load_pretrained, local_ref
+
+    folder = hf_folders[mt]
+    (t, _), (s, _) = load_pretrained(folder), load_pretrained(folder)
+    assert t.arch == s.arch == HF_ARCH[mt]
+    d = fresh_delta(t, s, 2, local_ref(folder), local_ref(folder), clone_idx=(1, 2))
+    cloned = ClonedNetwork.from_delta(codec.loads(codec.dumps(d)), t, [s])
+    out = export_onnx(cloned, tmp_path / "m.onnx", n_random=4)
+    assert out.check.argmax_agreement == 1.0 and out.check.max_abs_diff <= out.check.allowed
+    side = json.loads((tmp_path / "m.onnx.json").read_text())
+    assert "(pixel - mean) / std" in side["input"]["in_graph"] and side["input"]["shape"][1:] == list(t.input_shape)
+    x = torch.rand(3, *cloned.input_shape)
+    got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = cloned(x).numpy()
+    assert abs(got - want).max() <= out.check.allowed and (got.argmax(1) == want.argmax(1)).all()
+    live = cloned._live  # the masks are constants of the graph: without them the new logits are another function
+    assert live.branches[0].masks
+    ones = tuple(dataclasses.replace(b, masks={k: torch.ones_like(v) for k, v in b.masks.items()})
+                 for b in live.branches)
+    cloned.__dict__["_live"] = dataclasses.replace(live, branches=ones)
+    with torch.no_grad():
+        unmasked = cloned(x).numpy()
+    assert abs(got[:, 4:] - unmasked[:, 4:]).max() > 100 * out.check.allowed
 
 
 def _run(capsys, *args):

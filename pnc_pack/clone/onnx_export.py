@@ -155,7 +155,8 @@ def build_onnx(cloned, *, samples=None, n_random: int = 64, opset: int = OPSET, 
                   "layout": "NCHW",
                   "preprocessing": "pixel values scaled to [0, 1] (no mean/std normalisation); resized bilinearly "
                                    "to H x W (antialiased when shrinking) and clamped to [0, 1]; 1 channel repeated "
-                                   "to C, or C channels averaged to 1 (pnc_pack.data.fit_to_shape)"},
+                                   "to C, or C channels averaged to 1 (pnc_pack.data.fit_to_shape)",
+                  **_in_graph(cloned.target)},
         "output": {"name": OUTPUT, "shape": ["batch", len(labels)], "meaning": "logits; argmax is the prediction",
                    "labels": labels},
         "tolerance": {"atol": atol, "rtol": rtol, "rule": "max|onnx - torch| <= atol + rtol * max|torch|"},
@@ -165,6 +166,16 @@ def build_onnx(cloned, *, samples=None, n_random: int = 64, opset: int = OPSET, 
         "modules": [m.source.uri() for m in cloned.delta.modules],
     }
     return OnnxExport(data, sidecar, check)
+
+
+def _in_graph(target) -> dict:
+    """A transformers target (hf-*) normalises inside its block 0: the graph takes [0, 1] images all the same."""
+    pp = getattr(target, "preprocess", None)
+    if not all(hasattr(pp, k) for k in ("crop", "scale", "offset", "mean", "std")):
+        return {}
+    crop = f"centre crop to {pp.crop} x {pp.crop}, " if pp.crop else ""
+    return {"in_graph": f"{crop}pixel * {pp.scale:g} + {pp.offset:g}, then (pixel - mean) / std with mean "
+                        f"{list(pp.mean)}, std {list(pp.std)}: part of the graph, not to be done by the caller"}
 
 
 def _check(cloned, data: bytes, x: torch.Tensor, ort, atol: float, rtol: float, device) -> OnnxCheck:
