@@ -46,16 +46,25 @@ def _split(y: torch.Tensor, holdout: float, gen: torch.Generator):
     return torch.cat(tr).sort().values, torch.cat(ho).sort().values
 
 
-def split_d_t(dataset, clone_classes, cfg: BuildConfig, seed: int, input_shape):
-    """D_t as the builder draws it: its images (fitted to ``input_shape``), their cloned-class index 0..k-1, the
-    training and held-out indices, and the generator that drew the split (the builder goes on drawing from it)."""
-    from pnc_pack.data import fit_to_shape, select_classes, take_fraction
+def d_t_images(dataset, clone_classes, cfg: BuildConfig, seed: int):
+    """D_t's images as the dataset holds them (native size, uint8 or float) and their dataset labels."""
+    from pnc_pack.data import select_classes, take_fraction
 
     X, y = select_classes(*dataset.train, clone_classes)
     X, y = take_fraction(X, y, cfg.data_fraction, seed)
     if len(y) < 2 * len(clone_classes):
         raise DataError(f"only {len(y)} samples of classes {clone_classes}: too few to clone from")
-    X = fit_to_shape(X, input_shape)
+    return X, y
+
+
+def split_d_t(dataset, clone_classes, cfg: BuildConfig, seed: int, input_shape):
+    """D_t as the builder draws it: its images (fitted to ``input_shape``, or prepared by the model given there:
+    its ``prepare_images``), their cloned-class index 0..k-1, the training and held-out indices, and the generator
+    that drew the split (the builder goes on drawing from it)."""
+    from pnc_pack.data import fit_to_shape
+
+    X, y = d_t_images(dataset, clone_classes, cfg, seed)
+    X = input_shape.prepare_images(X) if hasattr(input_shape, "prepare_images") else fit_to_shape(X, input_shape)
     y = torch.tensor([clone_classes.index(int(v)) for v in y.tolist()])
     gen = torch.Generator().manual_seed(seed)
     tr, ho = _split(y, cfg.holdout, gen)
@@ -66,8 +75,6 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
             precision: str = "fp32"):
     """D_t, its held-out split, the local model set G and the negatives: everything frozen, computed once, on the
     models' device (random draws stay on the CPU generator, so every device draws the same ones)."""
-    from pnc_pack.data import fit_to_shape
-
     labels = src_cfg.labels
     missing = [c for c in clone_classes if c not in labels]
     if missing:
@@ -76,10 +83,13 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
         raise UsageError(f"classes {[c for c in clone_classes if c in tgt_cfg.labels]} are already target classes")
     clone_idx = [labels.index(c) for c in clone_classes]
     dev = next(target.parameters()).device
-    X, y, tr, ho, gen = split_d_t(dataset, clone_classes, cfg, seed, target.input_shape)
+    X, y, tr, ho, gen = split_d_t(dataset, clone_classes, cfg, seed, target)
     X, y = X.to(dev), y.to(dev)
     b = random_masks(len(y), cfg.masks_per_anchor, cfg.grid, cfg.mask_rate, gen).to(dev)
-    xs = X if tuple(X.shape[1:]) == tuple(source.input_shape) else fit_to_shape(X, source.input_shape)
+    if target.has_processor or source.has_processor:  # each model prepares the dataset's own images its own way
+        xs = source.prepare_images(d_t_images(dataset, clone_classes, cfg, seed)[0]).to(dev)
+    else:  # zoo pairs: the target's fitted images, fitted again when the shapes differ (the bytes as before)
+        xs = source_input(source, X)
     ys = source_logits(source, xs, b, cfg.grid)
     theta, r2 = fit_local_models(b, ys, cfg.kernel_width, cfg.ridge)
     g = surrogate_outputs(b, theta)[..., clone_idx]
@@ -116,17 +126,22 @@ def pool(x, y, b, g, size: int, grid: int, gen: torch.Generator):
     return xs, y[a], g[a, m]
 
 
+def source_input(source, x):
+    """Images of the target's input shape as the source takes them: unchanged when the shapes agree and the source
+    has no image processor of its own, else through its ``prepare_images``."""
+    same = tuple(x.shape[1:]) == tuple(source.input_shape) and not source.has_processor
+    return x if same else source.prepare_images(x)
+
+
 class _SourceOnTarget(torch.nn.Module):
     """The source applied to images in the target's input shape (heterogeneous pairs)."""
 
     def __init__(self, source, target):
         super().__init__()
-        self.source, self.shape = source, tuple(source.input_shape)
+        self.source = source
 
     def _fit(self, x):
-        from pnc_pack.data import fit_to_shape
-
-        return x if tuple(x.shape[1:]) == self.shape else fit_to_shape(x, self.shape)
+        return source_input(self.source, x)
 
     def forward(self, x):
         return self.source(self._fit(x))
@@ -267,10 +282,13 @@ def build_clone(target, source, dataset, clone_classes, *, seed: int = 0, eval_d
 def _provenance(cfg: BuildConfig, seed: int, dataset, clone_classes) -> dict:
     from pnc_pack.version import __version__
 
-    return {"builder": "pnc-pack", "method": "partial-network-cloning", "config": cfg.to_dict(), "seed": seed,
-            "data": dataset.name, "clone_classes": list(clone_classes),
-            "versions": {"pnc_pack": __version__, "torch": torch.__version__.split("+")[0],
-                         "python": platform.python_version()}}
+    out = {"builder": "pnc-pack", "method": "partial-network-cloning", "config": cfg.to_dict(), "seed": seed,
+           "data": dataset.name, "clone_classes": list(clone_classes),
+           "versions": {"pnc_pack": __version__, "torch": torch.__version__.split("+")[0],
+                        "python": platform.python_version()}}
+    if getattr(dataset, "files", None):  # data from the Hub: its repo, commit and each file's sha256
+        out["data_files"] = dataset.files
+    return out
 
 
 def fresh_delta(target, source, R: int, target_ref, source_ref, clone_idx=(0,), seed: int = 0) -> CloneDelta:

@@ -82,7 +82,7 @@ def freeze(p: "Problem", R: int, R_s: int, x: torch.Tensor, with_source: bool, c
     """The frozen activations of ``x`` (one of ``p``'s sample sets) at position R. The target's final features and
     logits are computed once per set; taps and source prefixes once per position. The same chunks and the same
     block calls as a plain forward pass, so the values are exactly those of one."""
-    from pnc_pack.data import fit_to_shape
+    from pnc_pack.builder.api import source_input
     from pnc_pack.devices import compute
 
     t, s = p.target, p.source
@@ -101,8 +101,7 @@ def freeze(p: "Problem", R: int, R_s: int, x: torch.Tensor, with_source: bool, c
                 fts.append(f_t)
                 olds.append(t.head(f_t))
             if with_source:
-                xs = xb if tuple(xb.shape[1:]) == tuple(s.input_shape) else fit_to_shape(xb, s.input_shape)
-                srcs.append(s.forward_blocks(xs, 0, R_s))
+                srcs.append(s.forward_blocks(source_input(s, xb), 0, R_s))
     cat = lambda v: torch.cat(v) if v else torch.empty(0, device=x.device)  # noqa: E731
     if final is None:
         final = p.frozen[(id(x), "final")] = (cat(fts), cat(olds))

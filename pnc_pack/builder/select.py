@@ -141,9 +141,7 @@ def anchors(X: torch.Tensor, max_anchors: int, seed: int) -> torch.Tensor:
 @torch.no_grad()
 def accuracy_on(model, labels: list[int], X: torch.Tensor, y: torch.Tensor) -> float:
     """The model's accuracy on (X, y), dataset labels, within its own label space."""
-    from pnc_pack.data import fit_to_shape
-
-    X = fit_to_shape(X, model.input_shape)
+    X = model.prepare_images(X)
     dev = next(model.parameters()).device
     pred = torch.cat([model(X[i:i + 2048].to(dev)).argmax(1) for i in range(0, len(X), 2048)]).cpu()
     return float((torch.tensor(labels)[pred] == y.cpu()).float().mean())
@@ -205,10 +203,8 @@ class Shared:
 def score_candidate(sh: Shared, spec: str, model, mcfg) -> tuple[float, dict]:
     """One candidate (``mcfg``: its arch and labels): its accuracy on D_t, and per variant (score, details)."""
     from pnc_pack.builder.surrogate import source_logits
-    from pnc_pack.data import fit_to_shape
-
     cfg = sh.cfg
-    y = source_logits(model, fit_to_shape(sh.X, model.input_shape), sh.b, cfg.grid)
+    y = source_logits(model, model.prepare_images(sh.X), sh.b, cfg.grid)
     a = accuracy_on(model, mcfg.labels, sh.X_all, sh.y_all)
     out = {}
     for name, v in sh.variants.items():
@@ -231,7 +227,7 @@ def score_variants(target, candidates, dataset, clone_classes, variants: dict, *
     from pnc_pack.builder.config import BuildConfig
     from pnc_pack.builder.distributed import active
     from pnc_pack.builder.surrogate import random_masks, source_logits
-    from pnc_pack.data import fit_to_shape, load_dataset
+    from pnc_pack.data import load_dataset
 
     names = [str(c) for c in candidates]
     cfg = config or BuildConfig()
@@ -247,7 +243,7 @@ def score_variants(target, candidates, dataset, clone_classes, variants: dict, *
     X = anchors(X_all, max_anchors, seed)
     b = random_masks(len(X), int(masks_per_anchor), cfg.grid, cfg.mask_rate, torch.Generator().manual_seed(seed))
     X, b = X.to(dev), b.to(dev)
-    logits_t = source_logits(tgt, fit_to_shape(X, tgt.input_shape), b, cfg.grid)
+    logits_t = source_logits(tgt, tgt.prepare_images(X), b, cfg.grid)
     shared = Shared(X, X_all, y_all, b, cfg, dict(variants), list(tgt_cfg.labels),
                     {n: fit_on(logits_t, b, cfg.kernel_width, cfg.ridge, v.get("output", "logprob"))
                      for n, v in variants.items()})

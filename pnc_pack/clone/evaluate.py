@@ -28,13 +28,24 @@ def output_labels(delta, target_config, source_configs) -> list[int]:
     return out
 
 
+def batch_inputs(model, x: torch.Tensor) -> torch.Tensor:
+    """One batch as ``model`` (a zoo model or a ClonedNetwork: its target's) takes it: through the target's own
+    image processor when it has one (hf-*: any size, uint8 or float; :meth:`prepare_images`), else as float."""
+    t = getattr(model, "target", model)
+    if getattr(t, "has_processor", False):
+        return t.prepare_images(x)
+    from pnc_pack.data.dataset import as_float
+
+    return as_float(x)
+
+
 @torch.inference_mode()
 def logits(model, X: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     """The model's outputs on ``X`` (at least one image), in batches, in eval mode, on the model's device (the
-    images are moved there); returned on the CPU."""
+    images are moved there; each batch prepared by :func:`batch_inputs`); returned on the CPU."""
     model.eval()
     dev = next(model.parameters()).device
-    out = [model(X[i:i + batch_size].to(dev)) for i in range(0, len(X), batch_size)]
+    out = [model(batch_inputs(model, X[i:i + batch_size]).to(dev)) for i in range(0, len(X), batch_size)]
     return torch.cat(out).float().cpu()
 
 
@@ -42,14 +53,22 @@ def predict(model, X: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     return logits(model, X, batch_size).argmax(1) if len(X) else torch.empty(0, dtype=torch.long)
 
 
-def fitted(X: torch.Tensor, input_shape, resize: bool, name: str, trained_on: str | None = None) -> torch.Tensor:
-    """``X`` as the model takes it: unchanged when its image shape is the model's; else a DataError naming both
-    shapes, unless ``resize`` or the data is the one the target was trained on (``trained_on``, from its config:
-    training fitted it the same way). Then :func:`pnc_pack.data.fit_to_shape` (bilinear, channels repeated or
-    averaged). Evaluating 8x8 digits on a model trained on 28x28 MNIST gives numbers about another task."""
+def fitted(X: torch.Tensor, input_shape, resize: bool, name: str, trained_on: str | None = None,
+           model=None) -> torch.Tensor:
+    """``X`` as the model takes it: unchanged (as float) when its image shape is the model's; else a DataError
+    naming both shapes, unless ``resize`` or the data is the one the target was trained on (``trained_on``, from
+    its config: training fitted it the same way). Then :func:`pnc_pack.data.fit_to_shape` (bilinear, channels
+    repeated or averaged). Evaluating 8x8 digits on a model trained on 28x28 MNIST gives numbers about another
+    task. A target with its own image processor (``model``'s, hf-*) takes images of any size: ``X`` is returned
+    as it is (native size, uint8 kept) and each batch is prepared by the processor (:func:`batch_inputs`)."""
+    t = getattr(model, "target", model)
+    if getattr(t, "has_processor", False):
+        return X
     have, want = tuple(int(v) for v in X.shape[1:]), tuple(int(v) for v in input_shape)
     if have == want:
-        return X
+        from pnc_pack.data.dataset import as_float
+
+        return as_float(X)
     if not resize and name != trained_on:
         raise DataError(f"{name}: images are {'x'.join(map(str, have))} (C x H x W) but the model takes "
                         f"{'x'.join(map(str, want))}: use data of the model's shape, or ask for resizing "
@@ -82,7 +101,8 @@ def labelled_split(cloned, dataset, split: str = "test", resize: bool = False) -
     keep = torch.tensor([int(v) in index for v in y.tolist()], dtype=torch.bool)
     if not keep.any():
         raise DataError(f"{dataset.name}: no {split} samples of the clone's classes {sorted(index)}")
-    X, y = fitted(X[keep], cloned.input_shape, resize, dataset.name, getattr(cloned, "trained_on", None)), y[keep]
+    X, y = fitted(X[keep], cloned.input_shape, resize, dataset.name, getattr(cloned, "trained_on", None),
+                  cloned), y[keep]
     return X, torch.tensor([index[int(v)] for v in y.tolist()])
 
 

@@ -40,7 +40,7 @@ def labelled_split(cloned, X: torch.Tensor, y: torch.Tensor, resize: bool = Fals
     keep = torch.tensor([int(v) in index for v in y.tolist()], dtype=torch.bool)
     if not keep.any():
         raise DataError(f"the dataset has no samples of the clone's classes {sorted(index)}")
-    Xk = fitted(X[keep], cloned.input_shape, resize, name, getattr(cloned, "trained_on", None))
+    Xk = fitted(X[keep], cloned.input_shape, resize, name, getattr(cloned, "trained_on", None), cloned)
     yk = torch.tensor([index[int(v)] for v in y[keep].tolist()], dtype=torch.long)
     return Xk, yk
 
@@ -64,7 +64,7 @@ def repair(cloned, dataset, *, epochs: int = 8, samples: int | None = 300, lr: f
            seed: int = 0, progress=None, resize: bool = False) -> RepairResult:
     """Fine-tune adapters + classifier of ``cloned`` on ``samples`` training images of ``dataset`` (of the model's
     input shape, or resized to it when ``resize``)."""
-    from pnc_pack.clone.evaluate import evaluate_delta_model
+    from pnc_pack.clone.evaluate import batch_inputs, evaluate_delta_model
 
     if epochs < 1:
         raise UsageError("repair needs at least one epoch")
@@ -90,7 +90,7 @@ def repair(cloned, dataset, *, epochs: int = 8, samples: int | None = 300, lr: f
             step_losses, sizes = [], []
             for i in range(0, len(y), batch_size):
                 idx = perm[i:i + batch_size]
-                loss = F.cross_entropy(cloned(X[idx]), y[idx])
+                loss = F.cross_entropy(cloned(batch_inputs(cloned, X[idx])), y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

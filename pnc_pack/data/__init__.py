@@ -11,7 +11,7 @@ import importlib
 # Names resolve on first use (PEP 562), so ``pnc_pack.data.specs`` (torch-free) can be imported by commands that
 # never touch tensors without importing torch through ``dataset``.
 _EXPORTS = {
-    **dict.fromkeys(["TEST_FRACTION", "Dataset", "fit_to_shape", "keyed_order", "relabel", "select_classes",
+    **dict.fromkeys(["TEST_FRACTION", "Dataset", "as_float", "fit_to_shape", "keyed_order", "relabel", "select_classes",
                      "stratified_split", "take_fraction"], "pnc_pack.data.dataset"),
     **dict.fromkeys(["SPEC_FORMS", "load_dataset", "parse_spec"], "pnc_pack.data.specs"),
 }

@@ -1,6 +1,7 @@
 """The in-memory dataset and the helpers every spec shares: deterministic splits, class selection, resizing.
 
-Images are float32 tensors ``[N, C, H, W]`` with values in [0, 1]; labels int64 ``[N]``. Nothing here downloads.
+Images are tensors ``[N, C, H, W]``: float32 in [0, 1], or uint8 at native resolution (parquet data, converted per
+use); labels int64 ``[N]``. Nothing here downloads.
 
 Deterministic orders (held-out splits, ``take_fraction``, shuffles of label-sorted files) do not use a random number
 generator: every index gets the key ``blake2b(salt, seed, index)`` and indices are sorted by key. The result is the
@@ -27,12 +28,16 @@ Split = tuple[torch.Tensor, torch.Tensor]
 
 @dataclass(frozen=True)
 class Dataset:
-    """A labelled image dataset: ``train`` and ``test`` = (X float32 [N,C,H,W] in [0,1], y int64 [N])."""
+    """A labelled image dataset: ``train`` and ``test`` = (X [N,C,H,W]: float32 in [0,1], or uint8 as decoded for
+    parquet data, converted per use by :func:`fit_to_shape` / a model's ``prepare_images``; y int64 [N]).
+    ``files``: for data fetched from the Hub, its commit and each file's sha256 (recorded in a delta's
+    provenance), else None."""
 
     name: str
     train: Split
     test: Split
     class_names: list[str]
+    files: dict | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -125,7 +130,8 @@ def fit_to_shape(X: torch.Tensor, input_shape: Sequence[int], chunk: int = 4096)
 
     Channels: kept, 1 -> C' by repetition, C -> 1 by the mean; anything else is a DataError. Size: bilinear
     (``F.interpolate``, ``align_corners=False``, antialiased when shrinking), clamped to [0, 1]; in chunks so the
-    temporary memory stays bounded.
+    temporary memory stays bounded. uint8 images (a dataset kept as decoded, e.g. parquet) are divided by 255: the
+    result is always float32 in [0, 1].
     """
     c_out, h_out, w_out = (int(s) for s in input_shape)
     if X.dim() != 4:
@@ -134,10 +140,10 @@ def fit_to_shape(X: torch.Tensor, input_shape: Sequence[int], chunk: int = 4096)
     if c != c_out and c != 1 and c_out != 1:
         raise DataError(f"cannot fit {c}-channel images to a {c_out}-channel model")
     if (c, h, w) == (c_out, h_out, w_out):
-        return X
+        return as_float(X)
     out = torch.empty((n, c_out, h_out, w_out), dtype=torch.float32)
     for s in range(0, n, chunk):
-        x = X[s:s + chunk].float()
+        x = as_float(X[s:s + chunk])
         if c != c_out:
             x = x.mean(dim=1, keepdim=True) if c_out == 1 else x.expand(-1, c_out, -1, -1)
         if (h, w) != (h_out, w_out):
@@ -146,6 +152,13 @@ def fit_to_shape(X: torch.Tensor, input_shape: Sequence[int], chunk: int = 4096)
             x = x.clamp_(0.0, 1.0)
         out[s:s + chunk] = x
     return out
+
+
+def as_float(X: torch.Tensor) -> torch.Tensor:
+    """Images as float32 in [0, 1]: uint8 divided by 255, float32 unchanged (the same tensor)."""
+    if X.dtype == torch.uint8:
+        return X.to(torch.float32).div_(255.0)
+    return X if X.dtype == torch.float32 else X.float()
 
 
 def images_from_uint8(a: np.ndarray) -> torch.Tensor:

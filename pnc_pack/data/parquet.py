@@ -4,8 +4,9 @@ A dataset repository in that layout holds parquet files for a ``train`` and a ``
 or ``<config>/train/*.parquet``, any file whose path names the split), each with an image column (a struct of
 ``bytes`` (PNG/JPEG) and ``path``) and a label column whose schema metadata (``huggingface`` key) declares a
 ``ClassLabel`` with its class names. No ``datasets`` library and no code from the repository: the metadata is read
-as JSON, the images decoded by Pillow (grayscale kept as one channel, anything else RGB; ``fit_to_shape`` makes
-three channels for an RGB model). Any other layout is a :class:`DataError` saying what was found.
+as JSON, the images decoded by Pillow (grayscale kept as one channel, anything else RGB) and kept as uint8 at their
+native resolution: each model converts them per use (``fit_to_shape``; an hf-* model's own image processor, which
+makes grayscale RGB). Any other layout is a :class:`DataError` saying what was found.
 """
 
 from __future__ import annotations
@@ -99,11 +100,12 @@ def _read(files: list[Path], where: str):
         raise DataError(f"{where}: labels must be ClassLabel indices in [0, {len(names)})")
     a = np.stack(images)
     a = a[:, None] if a.ndim == 3 else np.moveaxis(a, -1, 1)
-    X = torch.from_numpy(np.ascontiguousarray(a)).float().div_(255.0)
+    X = torch.from_numpy(np.ascontiguousarray(a))  # uint8 at native resolution; each model converts per use
     return X, torch.tensor(labels, dtype=torch.int64), names
 
 
-def load_parquet_dir(arg: str, name: str | None = None) -> Dataset:
+def load_parquet_dir(arg: str, name: str | None = None, pinned_files: dict | None = None) -> Dataset:
+    """``pinned_files``: the Hub fetch's repo, commit and per-file sha256 (``Dataset.files``), when fetched."""
     folder = Path(arg)
     if not folder.is_dir():
         raise DataError(f"parquet:{arg}: folder not found")
@@ -112,4 +114,4 @@ def load_parquet_dir(arg: str, name: str | None = None) -> Dataset:
     Xte, yte, names_te = _read(files["test"], f"parquet:{arg} (test)")
     if names_te != names:
         raise DataError(f"parquet:{arg}: the test split names other classes than the train split")
-    return Dataset(name or f"parquet:{arg}", (Xtr, ytr), (Xte, yte), names)
+    return Dataset(name or f"parquet:{arg}", (Xtr, ytr), (Xte, yte), names, pinned_files)

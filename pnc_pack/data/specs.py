@@ -24,7 +24,7 @@ from __future__ import annotations
 from pnc_pack.errors import DataError
 
 SPEC_FORMS = ("mnist5k", "digits", "idx:DIR", "npz:FILE", "folder:DIR", "parquet:DIR", "hf:ORG/NAME[@REV]")
-_HUB_RESOLVER = None  # hf:ORG/NAME[@REV] -> (local folder, pinned name); installed by the edge (cli, api)
+_HUB_RESOLVER = None  # hf:ORG/NAME[@REV] -> (local folder, pinned name[, files]); installed by the edge (cli, api)
 
 
 def set_hub_resolver(fn) -> None:
@@ -76,8 +76,8 @@ def load_dataset(spec: str):
         if _HUB_RESOLVER is None:
             raise DataError(f"dataset {spec!r}: hf: datasets are fetched by pnc_pack's Hub layer (the CLI and "
                             "pnc_pack.api install it: pnc_pack.hub.datasets.install())")
-        folder, pinned = _HUB_RESOLVER(arg)
-        return load_parquet_dir(str(folder), name=pinned)
+        res = _HUB_RESOLVER(arg)  # (folder, pinned name[, {"repo", "commit", "files": {path: sha256}}])
+        return load_parquet_dir(str(res[0]), name=res[1], pinned_files=res[2] if len(res) > 2 else None)
     if kind == "npz":
         from pnc_pack.data.files import load_npz
 

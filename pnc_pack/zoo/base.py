@@ -91,6 +91,16 @@ class ZooModel(nn.Module):
         self.arch_args = {"num_classes": num_classes, "in_channels": in_channels, "image_size": image_size}
         self.input_shape = (in_channels, image_size, image_size)
 
+    def prepare_images(self, X: torch.Tensor) -> torch.Tensor:
+        """Dataset images (float32 in [0, 1] or uint8; any size, 1 or 3 channels) as this model takes them:
+        :func:`pnc_pack.data.fit_to_shape` to ``input_shape``. A model with its own image processor (hf-*) resizes
+        as that processor does (``has_processor``: data of any size is then the model's to fit, never refused)."""
+        from pnc_pack.data import fit_to_shape
+
+        return fit_to_shape(X, self.input_shape)
+
+    has_processor = False
+
     # -- the block split ------------------------------------------------------------------------------------------
     @property
     def num_blocks(self) -> int:

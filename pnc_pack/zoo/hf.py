@@ -2,7 +2,8 @@
 hf-mobilenet-v2, hf-efficientnet (arguments: :mod:`pnc_pack.zoo.hf_config`; transformers imported on first build).
 
 Each wraps one fixed transformers class (``hf_config.ALLOWED``), built from a config made of the checked arguments
-only; its submodules keep their transformers names, so the state dict's keys are the checkpoint's. Block 0 is the
+only; its submodules keep their transformers names, so the state dict's keys are the checkpoint's. Images reach
+it through ``prepare_images`` (the processor's resize and RGB, per batch); block 0 is the rest of the
 preprocessing (centre crop, rescale, normalise: ``pp_*``) and the embedder/stem; the stages follow:
 
 ==================  =========================================================================  =====
@@ -139,6 +140,16 @@ class HFModel(ZooModel):
                 if n is not None:
                     out.append((self._prefix[id(m)], n))
         return out
+
+    has_processor = True
+
+    def prepare_images(self, X: torch.Tensor) -> torch.Tensor:
+        """Dataset images of any size (uint8 or float in [0, 1], grayscale or RGB) as this model's image processor
+        hands them over before its crop and normalisation (which block 0 runs): RGB, resized by Pillow with the
+        processor's filter (:func:`pnc_pack.zoo.images.processor_resize`)."""
+        from pnc_pack.zoo.images import processor_resize
+
+        return processor_resize(X, int(self.arch_args["pp_resize"]), int(self.arch_args["pp_resample"]))
 
     def forward_hf(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The wrapped transformers model's own forward (its logits) on already preprocessed pixels."""

@@ -224,7 +224,8 @@ def preprocessing_args(pp: Mapping, where: str = PREPROCESSOR_FILE) -> dict[str,
     ``pp_resize``: the square size images are resized to (``size.shortest_edge`` / ``crop_pct`` when a centre crop
     follows, as ConvNextImageProcessor does, else ``size``); ``pp_crop``: the centre crop (0: none); ``pp_scale``
     and ``pp_offset``: pixel = x * pp_scale + pp_offset for x in [0, 1] (``rescale_factor`` * 255 when
-    ``do_rescale``, EfficientNet's ``rescale_offset``); ``pp_mean`` / ``pp_std``: the normalisation."""
+    ``do_rescale``, EfficientNet's ``rescale_offset``); ``pp_mean`` / ``pp_std``: the normalisation (std squared
+    under EfficientNet's ``include_top``, which divides by it twice)."""
     check_forbidden(pp, where)
     for key in ("image_processor_type", "feature_extractor_type"):
         v = pp.get(key)
@@ -274,6 +275,11 @@ def preprocessing_args(pp: Mapping, where: str = PREPROCESSOR_FILE) -> dict[str,
         std = _floats3(pp.get("image_std", [0.5, 0.5, 0.5]), "image_std", where, True)
     else:
         mean, std = "[0.0]", "[1.0]"
+    top = pp.get("include_top", str(pp.get("image_processor_type", "")).startswith("EfficientNet"))
+    if not isinstance(top, bool):
+        raise _err(where, f"include_top must be true or false, got {repr(top)[:80]}")
+    if top and pp.get("do_normalize", True) is True:  # EfficientNet's processor divides by image_std once more
+        std = json.dumps([s * s for s in json.loads(std)], separators=(",", ":"))
     resample = pp.get("resample", 2)
     if not isinstance(resample, int) or isinstance(resample, bool) or not 0 <= resample <= 5:
         raise _err(where, f"resample must be a PIL filter number 0..5, got {repr(resample)[:80]}")

@@ -66,12 +66,15 @@ def check_classes(classes: Sequence[int], num_classes: int) -> list[int]:
 
 def prepare_split(X: torch.Tensor, y: torch.Tensor, classes: Sequence[int], input_shape, fraction: float = 1.0,
                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The samples of ``classes``, relabelled to output positions and fitted to ``input_shape``."""
+    """The samples of ``classes``, relabelled to output positions and fitted to ``input_shape`` (or prepared by the
+    model given there: its ``prepare_images``, e.g. an hf-* model's image processor)."""
     from pnc_pack.data import fit_to_shape, relabel, select_classes, take_fraction
 
     X, y = select_classes(X, y, classes)
     if fraction != 1.0:
         X, y = take_fraction(X, y, fraction, seed)
+    if hasattr(input_shape, "prepare_images"):
+        return input_shape.prepare_images(X), relabel(y, classes)
     return fit_to_shape(X, input_shape), relabel(y, classes)
 
 
@@ -139,8 +142,8 @@ def train_model(arch: str, arch_args: Mapping[str, Any] | None, dataset, classes
     dev, precision = pick_device(device), check_precision(precision)
     torch.manual_seed(seed)
     model = build_model(arch, args)
-    X, y = prepare_split(*dataset.train, classes, model.input_shape, data_fraction, seed)
-    Xt, yt = prepare_split(*dataset.test, classes, model.input_shape)
+    X, y = prepare_split(*dataset.train, classes, model, data_fraction, seed)
+    Xt, yt = prepare_split(*dataset.test, classes, model)
     if len(y) < 2:
         raise DataError(f"{dataset.name}: only {len(y)} training samples of classes {classes}")
 
