@@ -194,6 +194,12 @@ class ModelRef:
             raise type(exc)(f"{where}: {exc}") from None
 
     # -- checking files against the pins ---------------------------------------------------------------------------
+    def mismatch(self, folder: str | os.PathLike, name: str, detail: str) -> str:
+        """The message for a folder that is not this pinned model: it names the folder checked (the one the user
+        gave, not the stored path or repo), the pin, and the file that differs."""
+        return (f"model folder {folder} does not match the pinned model {self.short()} ({self.arch}): "
+                f"file {name!r} {detail}")
+
     def check_sizes(self, folder: str | os.PathLike) -> dict[str, Path]:
         """Every pinned file exists in ``folder`` with its pinned size (cheap; the sha256 is checked by whoever
         reads the bytes, over exactly the bytes it parses: see zoo.pretrained.load_pretrained)."""
@@ -202,11 +208,11 @@ class ModelRef:
         for name, want in sorted(self.files.items()):
             p = folder / name
             if not p.is_file():
-                raise ModelNotFoundError(f"{self.short()}: file {name!r} not found in {folder}")
+                raise ModelNotFoundError(self.mismatch(folder, name, "not found"))
             size = p.stat().st_size
             if size != want.size:
                 raise ModelMismatchError(
-                    f"{self.short()}: file {name!r} has size {size}, pinned size is {want.size}",
+                    self.mismatch(folder, name, f"has size {size}, pinned {want.size}"),
                     file=str(p), expected=f"size {want.size}", actual=f"size {size}",
                 )
             out[name] = p
@@ -223,7 +229,7 @@ class ModelRef:
             got = sha256_file(p)
             if got.sha256 != want.sha256:
                 raise ModelMismatchError(
-                    f"{self.short()}: file {name!r} sha256 {got.sha256} does not match pinned {want.sha256}",
+                    self.mismatch(folder, name, f"has sha256 {got.sha256}, pinned {want.sha256}"),
                     file=str(p), expected=want.sha256, actual=got.sha256,
                 )
         return out

@@ -6,7 +6,8 @@ mistake, or when ``raise_on_failure=True``), in the spirit of huggingface_hub's 
 deployment pipeline wants the whole picture, not the first problem.
 
 Signature policy:
-- every signature present must verify against the digest (an invalid one means the file changed after signing);
+- every signature present must verify against the digest (checked first: an invalid signature over a digest
+  that holds is a bad signature, its bytes damaged or made over other content);
 - with ``trusted_keys``, at least one valid signature must come from one of them (naming trusted keys means
   requiring them);
 - with ``require_signature``, at least one valid signature must be present.
@@ -65,11 +66,15 @@ class VerificationReport:
     def first_error(self) -> str | None:
         return self.errors[0] if self.errors else None
 
+    def exception(self) -> PncError | None:
+        """The error :meth:`raise_for_failure` raises (None when every check holds)."""
+        if self.ok:
+            return None
+        return self._exceptions[0] if self._exceptions else FormatError(self.errors[0])
+
     def raise_for_failure(self) -> None:
         if not self.ok:
-            if self._exceptions:
-                raise self._exceptions[0]
-            raise FormatError(self.errors[0])
+            raise self.exception()
 
     def to_dict(self) -> dict[str, Any]:
         return {

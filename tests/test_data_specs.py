@@ -189,7 +189,7 @@ def test_npz_xy_float(tmp_path):
     ({"X": np.zeros((4, 8, 8)), "y": -np.ones(4, dtype=np.int64)}, "labels must lie"),
     ({"x_train": np.zeros((4, 8, 8)), "y_train": np.zeros(4, dtype=np.int64), "x_test": np.zeros((2, 8, 8))},
      "go together"),
-    ({"X": np.array([{"a": 1}] * 4, dtype=object), "y": np.zeros(4, dtype=np.int64)}, "cannot read"),
+    ({"X": np.array([{"a": 1}] * 4, dtype=object), "y": np.zeros(4, dtype=np.int64)}, "stored pickled"),
 ])
 def test_npz_bad(tmp_path, arrays, match):
     p = tmp_path / "d.npz"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from typing import Iterable, Sequence
 
-from pnc_pack.api.specs import PathLike, locate_model, locate_models, open_delta
+from pnc_pack.api.specs import PathLike, locate_model, locate_models, model_role, open_delta
 from pnc_pack.clone.model import ClonedNetwork
 from pnc_pack.errors import ModelMismatchError, UsageError
 
@@ -118,7 +118,9 @@ def apply(delta, *, source=None, target=None, models_dir: PathLike | None = None
     keys = tuple(trusted_keys)
     d = open_delta(delta, trusted_keys=keys, require_signature=require_signature)
     target_dir, source_dirs = locate_models(d, target=target, source=source, models_dir=models_dir)
-    cloned = assemble(d, target_dir, source_dirs, device=device, cls=ClonedModel)
+    roles = {"target": target_dir, **{f"source of module {i}": f for i, f in enumerate(source_dirs)}}
+    with model_role(None, roles):  # a file that does not match its pin: the message names whose folder it is
+        cloned = assemble(d, target_dir, source_dirs, device=device, cls=ClonedModel)
     cloned._trusted_keys, cloned._require_signature = keys, bool(require_signature)
     cloned._models_dir, cloned._device = models_dir, device
     return cloned

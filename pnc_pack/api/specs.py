@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
-from pnc_pack.errors import UsageError
+from pnc_pack.errors import ModelMismatchError, ModelNotFoundError, UsageError
 from pnc_pack.format.delta import CloneDelta
 from pnc_pack.refs import ModelRef, ResolvedModel, is_hub_spec
 
@@ -98,9 +100,32 @@ def locate_models(delta: CloneDelta, *, target=None, source=None,
     checked before anything is loaded."""
     from pnc_pack.clone.apply import per_module
 
-    target_dir = locate_model(delta.target, target, models_dir)
     sources = per_module(source, len(delta.modules))
-    return target_dir, [locate_model(m.source, s, models_dir) for m, s in zip(delta.modules, sources)]
+    with model_role("target"):
+        target_dir = locate_model(delta.target, target, models_dir)
+    out = []
+    for i, (m, s) in enumerate(zip(delta.modules, sources)):
+        with model_role(f"source of module {i}"):
+            out.append(locate_model(m.source, s, models_dir))
+    return target_dir, out
+
+
+@contextmanager
+def model_role(role: str | None, folders: Mapping[str, Path] | None = None):
+    """Prefix a ModelMismatchError / ModelNotFoundError raised inside with the role of the model it is about
+    ('target: model folder models/a does not match the pinned model ...'): ``role``, or with ``folders``
+    (role -> folder) the role whose folder holds the file named by the error."""
+    try:
+        yield
+    except (ModelMismatchError, ModelNotFoundError) as exc:
+        if folders is not None:
+            where = Path(getattr(exc, "file", "") or "/").resolve()
+            role = next((r for r, f in folders.items() if Path(f).resolve() in (where, where.parent)), None)
+        if role is None:
+            raise
+        named = copy.copy(exc)
+        named.args = (f"{role}: {exc}",)
+        raise named from None
 
 
 def pinned_model(ref: ModelRef, explicit=None, models_dir: PathLike | None = None) -> ResolvedModel:

@@ -12,43 +12,68 @@ import click
 
 from pnc_pack.errors import PncError, UsageError
 
+_RUN = {"json": False, "emitted": False}  # this run's --json flag and whether a JSON document was printed
+
 
 def run_main(group: click.Group, argv=None) -> int:
     """Run the click group; turn every PncError into one line on stderr and its exit code.
 
-    Tracebacks are shown only when ``PNC_PACK_DEBUG=1``.
+    Under ``--json`` an error is also a JSON object on stdout, ``{"error": {"type", "message", "exit_code"}}``
+    (unless the command already printed its own report, which then carries the same ``error``), with the same exit
+    code. Tracebacks are shown only when ``PNC_PACK_DEBUG=1``.
     """
     debug = os.environ.get("PNC_PACK_DEBUG") == "1"
+    _RUN.update(json=False, emitted=False)
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        group.main(args=argv, prog_name="pnc-pack", standalone_mode=False)  # commands signal failure by raising
+        group.main(args=args, prog_name="pnc-pack", standalone_mode=False)  # commands signal failure by raising
     except click.exceptions.Abort:
-        click.echo("pnc-pack: aborted", err=True)
-        return 130
+        return _fail("Aborted", "aborted", 130, "pnc-pack: aborted")
     except click.exceptions.ClickException as exc:  # usage errors (bad flags, missing files, ...)
+        code = 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        if _RUN["json"] or _json_asked(exc, args):
+            emit_json({"error": error_object("UsageError", exc.format_message(), code)})
         exc.show()
-        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except PncError as exc:
         if debug:
             raise
-        click.echo(f"pnc-pack: error: {type(exc).__name__}: {one_line(str(exc))}", err=True)
-        return exc.exit_code
+        return _fail(type(exc).__name__, one_line(str(exc)), exc.exit_code,
+                     f"pnc-pack: error: {type(exc).__name__}: {one_line(str(exc))}")
     except KeyboardInterrupt:
-        click.echo("pnc-pack: interrupted", err=True)
-        return 130
+        return _fail("KeyboardInterrupt", "interrupted", 130, "pnc-pack: interrupted")
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug: still one line, unless debugging
         if debug:
             raise
-        click.echo(
-            f"pnc-pack: internal error: {type(exc).__name__}: {one_line(str(exc))} "
-            "(set PNC_PACK_DEBUG=1 for a traceback, and please report it)",
-            err=True,
-        )
-        return 1
+        return _fail("InternalError", f"{type(exc).__name__}: {one_line(str(exc))}", 1,
+                     f"pnc-pack: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+                     "(set PNC_PACK_DEBUG=1 for a traceback, and please report it)")
     return 0
+
+
+def error_object(kind: str, message: str, exit_code: int) -> dict:
+    """What ``--json`` prints for an error (under the key ``error``)."""
+    return {"type": kind, "message": message, "exit_code": exit_code}
+
+
+def _fail(kind: str, message: str, code: int, line: str) -> int:
+    """One line on stderr; under --json also the error object on stdout, unless a report was printed already."""
+    if _RUN["json"] and not _RUN["emitted"]:
+        emit_json({"error": error_object(kind, message, code)})
+    click.echo(line, err=True)
+    return code
+
+
+def _json_asked(exc: click.ClickException, args: list) -> bool:
+    """--json on the command line of a command that takes it, when click stopped before reading it."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None or not any(p.name == "as_json" for p in ctx.command.params):
+        return False
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
 
 
 def one_line(text: str) -> str:
@@ -57,11 +82,19 @@ def one_line(text: str) -> str:
 
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as JSON on stdout (sorted keys, UTF-8)."""
+    _RUN["emitted"] = True
     click.echo(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str))
 
 
+def _note_json(ctx, param, value):
+    if value:
+        _RUN["json"] = True  # eager: known before any other option can fail, so that failure is JSON too
+    return value
+
+
 def json_option(f):
-    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(f)
+    return click.option("--json", "as_json", is_flag=True, is_eager=True, callback=_note_json,
+                        help="Print the result as JSON (an error too: {\"error\": {type, message, exit_code}}).")(f)
 
 
 def device_options(f=None, *, precision: bool = True, deterministic: bool = False):

@@ -7,7 +7,16 @@ from pathlib import Path
 import click
 
 from pnc_pack.cli._build_opts import eval_lines
-from pnc_pack.cli._common import check_outputs, check_writable, device_options, emit_json, force_option, json_option
+from pnc_pack.cli._common import (
+    check_outputs,
+    check_writable,
+    device_options,
+    emit_json,
+    error_object,
+    force_option,
+    json_option,
+    one_line,
+)
 
 
 @click.command("apply")
@@ -96,7 +105,7 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
     repaired = None
     with progress() as p:
         if repair_data:
-            from pnc_pack.clone.repair import repair, repaired_delta
+            from pnc_pack.clone.repair import SignaturesDroppedWarning, repair, repaired_delta
             from pnc_pack.data import load_dataset
 
             result = repair(cloned, load_dataset(repair_data), epochs=repair_epochs, samples=repair_samples,
@@ -104,7 +113,12 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
             report["repair"] = {"samples": result.samples, "epochs": result.epochs, "before": result.before,
                                 "after": result.after, "losses": result.losses}
             if output:
-                repaired = repaired_delta(cloned, result, repair_data)
+                import warnings
+
+                with warnings.catch_warnings():  # said below, on stderr and in the report
+                    warnings.simplefilter("ignore", SignaturesDroppedWarning)
+                    repaired = repaired_delta(cloned, result, repair_data)
+                report["repair"]["signatures_dropped"] = len(d.signatures)
         if eval_data:
             from pnc_pack.clone.evaluate import evaluate_delta_model
             from pnc_pack.data import load_dataset
@@ -124,7 +138,7 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
         except GateError as exc:
             report["gates"] = {"unit": "percent", "measured": exc.measured, "gates": exc.gates, "passed": False}
             if as_json:
-                emit_json(report)
+                emit_json({**report, "error": error_object(type(exc).__name__, one_line(str(exc)), exc.exit_code)})
             raise
     onnx = None
     if onnx_path:  # built and checked with onnxruntime before anything is written
@@ -141,6 +155,11 @@ def apply_cmd(delta, target, sources, models_dir, trusted, require_signature, ex
 
         codec.save(repaired, output)
         report["repair"]["output"] = output
+        if d.signatures:
+            from pnc_pack.clone.repair import signatures_dropped_note
+
+            report["repair"]["note"] = signatures_dropped_note(len(d.signatures), output)
+            click.echo(f"pnc-pack: note: {report['repair']['note']}", err=True)
     if export_dir:
         from pnc_pack.clone.export import export_cloned
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from pnc_pack.cli._common import check_outputs, emit_json, force_option, json_option
+from pnc_pack.cli._common import check_outputs, emit_json, error_object, force_option, json_option, one_line
 
 
 @click.command("inspect")
@@ -57,7 +57,11 @@ def verify_cmd(delta, trusted, require_signature, models, as_json):
         model_map[int(key) if key.isascii() and key.isdigit() else key] = folder
     report = verify(delta, trusted_keys=keys, require_signature=require_signature, models=model_map)
     if as_json:
-        emit_json(report.to_dict())
+        out = report.to_dict()
+        if not report.ok:  # the same error object every --json failure carries (cli._common.run_main)
+            exc = report.exception()
+            out["error"] = error_object(type(exc).__name__, one_line(str(exc)), exc.exit_code)
+        emit_json(out)
     else:
         for c in report.checks:
             click.echo(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")

@@ -113,9 +113,25 @@ def repair(cloned, dataset, *, epochs: int = 8, samples: int | None = 300, lr: f
     return RepairResult(samples=len(y), epochs=epochs, before=before, after=after, losses=losses)
 
 
+class SignaturesDroppedWarning(UserWarning):
+    """A repaired delta lost the signatures of the delta it came from: its bytes changed, so they no longer apply."""
+
+
+def signatures_dropped_note(n: int, file: str = "FILE") -> str:
+    return (f"{n} signature(s) of the input delta dropped: the repair changed its tensors, so they no longer verify; "
+            f"sign the repaired delta again (pnc-pack sign {file} --key KEY, or pnc_pack.sign)")
+
+
 def repaired_delta(cloned, result: RepairResult, data_spec: str):
-    """The repaired clone as a delta: same references, masks and label map; new adapter/classifier tensors."""
+    """The repaired clone as a delta: same references, masks and label map; new adapter/classifier tensors.
+
+    It is unsigned: a signed input's signatures are dropped (its bytes changed), said by a
+    :class:`SignaturesDroppedWarning`; sign it again."""
+    import warnings
+
     d = cloned.to_delta()
+    if d.signatures:
+        warnings.warn(signatures_dropped_note(len(d.signatures)), SignaturesDroppedWarning, stacklevel=2)
     prov = dict(d.provenance)
     prov["repair"] = {"data": data_spec, "samples": result.samples, "epochs": result.epochs,
                       "avg_before": result.before.get("avg"), "avg_after": result.after.get("avg")}

@@ -54,6 +54,19 @@ def _labels(a: np.ndarray, n: int, where: str) -> torch.Tensor:
     return torch.from_numpy(a.astype(np.int64))
 
 
+def _array(z, key: str, arg: str) -> np.ndarray:
+    """``z[key]``; an object array (stored pickled) is refused with our own message, never numpy's advice to
+    load it with pickling allowed: unpickling a file runs code it names."""
+    try:
+        return z[key]
+    except ValueError as exc:
+        if "pickle" not in str(exc):
+            raise
+        raise DataError(f"npz:{arg}[{key}]: an object array, stored pickled: pnc-pack never reads pickled data; "
+                        "save images and labels as numeric arrays (uint8 or float images, integer labels) and "
+                        "class_names as strings") from None
+
+
 def load_npz(arg: str) -> Dataset:
     path = Path(arg)
     if not path.is_file():
@@ -61,7 +74,10 @@ def load_npz(arg: str) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
-            arrays = {k: z[k] for k in keys & {"x_train", "y_train", "x_test", "y_test", "X", "y", "class_names"}}
+            arrays = {k: _array(z, k, arg) for k in sorted(keys & {"x_train", "y_train", "x_test", "y_test", "X", "y",
+                                                                  "class_names"})}
+    except DataError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"npz:{arg}: cannot read: {exc}") from None
     if {"x_train", "y_train"} <= keys:

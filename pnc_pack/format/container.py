@@ -127,9 +127,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Container:
     digest = bytes(data[signed:signed + DIGEST_SIZE])
     actual = digest_of(data[:signed])
     if actual != digest:
-        raise IntegrityError(
-            f"digest mismatch: stored {digest.hex()[:16]}..., computed {actual.hex()[:16]}... "
-            f"over bytes [0, {signed}): the file was damaged or tampered with")
+        raise IntegrityError(digest_mismatch(digest, actual, signed))
     sigs = []
     at = count_at + SIG_COUNT_SIZE
     for i in range(count):
@@ -146,6 +144,15 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Container:
     if not data.readonly:
         payload = bytes(payload)
     return Container(major, minor, header, payload, digest, tuple(sigs))
+
+
+def digest_mismatch(stored: bytes, computed: bytes, signed: int) -> str:
+    """The message of a digest that does not match: both digests in full and where they first differ (a byte
+    flipped deep inside the stored digest must not print two identical-looking prefixes)."""
+    a, b = stored.hex(), computed.hex()
+    at = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    return (f"digest mismatch: stored sha256 {a} (offset {signed}), computed {b} over bytes [0, {signed}); they "
+            f"first differ at hex digit {at}: the file was damaged or tampered with")
 
 
 def with_signatures(data: bytes, signatures, limits: Limits = DEFAULT_LIMITS) -> bytes:

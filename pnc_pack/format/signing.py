@@ -203,6 +203,14 @@ def signature_valid(public_key: bytes, signature: bytes, digest: bytes) -> bool:
         return False
 
 
+def bad_signature(index: int, public_key: bytes) -> str:
+    """The message of a signature that does not verify. The digest was checked first and matches the content, so
+    the content is as hashed: it is the signature that is bad (its bytes damaged, or made over other content)."""
+    return (f"signature {index} by key sha256:{fingerprint(public_key)[:16]} is invalid: it does not verify over the "
+            "file's digest, which itself matches the content (the signature bytes are damaged, or it was made over "
+            "other content)")
+
+
 def check_signatures(digest: bytes, signatures, *, strict: bool = False) -> list[bool]:
     """Validity of each (public key, signature) over ``digest``; with ``strict`` raise SignatureError on the first
     invalid one."""
@@ -210,8 +218,7 @@ def check_signatures(digest: bytes, signatures, *, strict: bool = False) -> list
     for i, (pk, sig) in enumerate(signatures):
         ok = signature_valid(pk, sig, digest)
         if strict and not ok:
-            raise SignatureError(
-                f"signature {i} by key {fingerprint(pk)[:16]} does not verify: the file was altered after signing")
+            raise SignatureError(bad_signature(i, pk))
         out.append(ok)
     return out
 
@@ -228,8 +235,8 @@ def evaluate_policy(digest: bytes, signatures, trusted_keys=(), require_signatur
     good = [bytes(pk) for (pk, _), ok in zip(signatures, valid) if ok]
     bad = [bytes(pk) for (pk, _), ok in zip(signatures, valid) if not ok]
     if bad:
-        return valid, (f"signature by key {fingerprint(bad[0])[:16]} does not verify: "
-                       "the file changed after it was signed")
+        i = valid.index(False)
+        return valid, bad_signature(i, signatures[i][0])
     if trusted and not any(pk in trusted for pk in good):
         what = "is unsigned" if not signatures else "has no valid signature by a trusted key"
         return valid, f"the delta {what} ({len(trusted)} trusted key(s) given)"

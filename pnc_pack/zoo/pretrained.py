@@ -81,7 +81,7 @@ def read_file(path: Path, ref: ModelRef | None, name: str, limit: int) -> bytear
     with f:
         size = os.fstat(f.fileno()).st_size
         if want is not None and size != want.size:
-            raise ModelMismatchError(f"{ref.short()}: file {name!r} has size {size}, pinned size is {want.size}",
+            raise ModelMismatchError(ref.mismatch(path.parent, name, f"has size {size}, pinned {want.size}"),
                                      file=str(path), expected=f"size {want.size}", actual=f"size {size}")
         if size > limit:
             raise FormatError(f"{path}: {size} bytes, more than the limit of {limit}")
@@ -105,7 +105,7 @@ def read_file(path: Path, ref: ModelRef | None, name: str, limit: int) -> bytear
         raise FormatError(msg)
     if h is not None and h.hexdigest() != want.sha256:
         raise ModelMismatchError(
-            f"{ref.short()}: file {name!r} sha256 {h.hexdigest()} does not match pinned {want.sha256}",
+            ref.mismatch(path.parent, name, f"has sha256 {h.hexdigest()}, pinned {want.sha256}"),
             file=str(path), expected=want.sha256, actual=h.hexdigest(),
         )
     return buf
@@ -221,8 +221,8 @@ def load_pretrained(folder: str | os.PathLike, ref: ModelRef | None = None,
                                str(folder))
     if ref is not None and (ref.arch != config.arch or dict(ref.arch_args) != dict(config.arch_args)):
         raise ModelMismatchError(
-            f"{ref.short()}: the reference names {ref.arch} {dict(ref.arch_args)}, config.json says "
-            f"{config.arch} {config.arch_args}",
+            ref.mismatch(folder, CONFIG_FILE, f"says {config.arch} {config.arch_args}, the pin names {ref.arch} "
+                                              f"{dict(ref.arch_args)}"),
             file=str(folder / CONFIG_FILE), expected=ref.arch, actual=config.arch,
         )
     model = empty_model(config.arch, config.arch_args)
