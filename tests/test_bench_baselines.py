@@ -129,10 +129,7 @@ def test_aggregate_and_judge():
     assert verdict2["pass"] is False and "Continual + KD" in verdict2["summary"]
 
 
-def test_results_md_includes_other_benchmarks(tmp_path):
-    (tmp_path / "scale.json").write_text(json.dumps(
-        {"command": "python -m tools.bench scale", "rows": [{"n": 1, "seconds": 0.5}, {"n": 2, "seconds": 0.9}]}))
-    out = report.write_results_md(tmp_path, tmp_path / "RESULTS.md")
-    text = out.read_text()
-    assert "## scale" in text and "| n | seconds |" in text and "python -m tools.bench scale" in text
-    assert "CPU cores" in text
+def test_results_md_lists_other_benchmarks(tmp_path):
+    (tmp_path / "scale.json").write_text(json.dumps({"command": "python -m tools.bench scale", "rows": [{"n": 1}]}))
+    text = report.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+    assert "| [scale.json](results/scale.json) | `python -m tools.bench scale` |" in text and "No paper table at the current" in text

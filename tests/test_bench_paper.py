@@ -107,14 +107,46 @@ def test_three_figures_and_partial_note(tmp_path):
     assert "paper-mnist-rsearch.png" in md
 
 
-def test_results_md_has_verdict_and_inlines_scale(tmp_path):
-    report.write_paper(_result([_run(0, 98.0, 90.0)]), tmp_path)
-    (tmp_path / "scale.json").write_text(json.dumps({"command": "python -m tools.bench scale", "deep": {"a": [1]}}))
-    (tmp_path / "scale.md").write_text("SCALE TABLE\n")
-    (tmp_path / "scale-quick.json").write_text(json.dumps({"command": "quick"}))
-    md = report.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+def test_results_md_renders_current_defaults_only(tmp_path):
+    from pnc_pack.builder.config import BuildConfig
+    from tools.bench import baselines_grid as G
+
+    chosen = {"continual_kd": {"lr": 1e-4, "epochs": 1, "kd_weight": 10.0, "kd_T": 2.0},
+              "lora": {"lr": 1e-3, "epochs": 1, "r": 4}}
+    point = lambda p: {"params": p, "S": {"avg": 91.0}, "M": {"avg": 88.0}, "avg_mean": 89.5}  # noqa: E731
+    grid = {"benchmark": "baselines_grid", "dataset": "mnist", "arch": "lenet5", "seed": 0, "chosen": chosen,
+            "command": "python -m tools.bench baselines_grid --data x", "split": {"what": "VAL"},
+            "grid": {m: [point(p)] for m, p in chosen.items()}, "cost": {"points": 2, "runs": 4, "grid_wall_s": 1}}
+    (tmp_path / "baselines-grid-mnist.json").write_text(json.dumps(grid))
+    assert G.chosen_settings("mnist", "lenet5", tmp_path)[0] == chosen
+    assert G.chosen_settings("mnist", "resnet18", tmp_path)[0] == {}
+    res = _result([_run(0, 98.0, 90.0)])
+    res["pnc_config"] = BuildConfig(data_fraction=0.1).to_dict()
+    res["baseline_settings"] = {"source": "the grid", "params": {m: {**G.default_params(m, 1), **p}
+                                                                  for m, p in chosen.items()}}
+    res["figures"] = ["paper-mnist-accuracy.png"]
+    (tmp_path / "archive").mkdir()
+    for name, data in (("paper-mnist", res),  # written as the bench writes them, less the figures (drawn above)
+                       ("paper-mnist-inversion", {**res, "pnc_config": {**res["pnc_config"], "negatives": "x"}}),
+                       ("paper-mnist-old", {**res, "baseline_settings": None}),  # built-in fine-tuning settings
+                       ("archive/paper-mnist", {**res, "command": "ARCHIVED RUN"})):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    (tmp_path / "format.json").write_text(json.dumps({"command": "python -m tools.bench format"}))
+    (tmp_path / "format.md").write_text("FORMAT TABLE\n")
+    md = report.write_results_md(tmp_path, tmp_path / "RESULTS.md", draw=False).read_text()
+    assert "![paper-mnist-accuracy](results/paper-mnist-accuracy.png)" in md
+    assert md.count("## Paper main table") == 1 and "## Paper main table — mnist (lenet5)" in md
     assert "## Verdict" in md and md.index("## Verdict") < md.index("## Paper main table")
-    assert "SCALE TABLE" in md and "quick" not in md.split("## Commands")[1].split("```")[1]
+    assert "a single seed [0]: no spread" in md and "| Continual + KD | lr=0.0001, epochs=1, kd_weight=10" in md
+    assert "| continual_kd | lr=0.0001, epochs=1, kd_weight=10, kd_T=2 | 91.00 | 88.00 | 1 |" in md
+    stale = md.split("## Not rendered")[1].split("##")[0]
+    assert "paper-mnist-inversion.json`: PNC rows not built with the builder's current defaults" in stale
+    assert "paper-mnist-old.json`: continual_kd trained with" in stale and "paper-mnist.json" not in stale
+    assert "ARCHIVED RUN" not in md and "archive/paper" not in md
+    assert "[format.md](results/format.md) | `python -m tools.bench format`" in md and "FORMAT TABLE" not in md
+    cmds = md.split("## Commands")[1].split("```")[1]
+    assert cmds.split()[:3] == ["python", "-m", "tools.bench"] and "baselines_grid --data x" in cmds
+    assert "python -m tools.bench report" in cmds and "ARCHIVED" not in cmds
 
 
 def test_reuse_runs_only_missing_seeds(tmp_path, monkeypatch):

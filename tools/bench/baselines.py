@@ -16,10 +16,10 @@ What each baseline does here (the paper's main text with the definitions was not
   parameter fine-tuned on D_t only (``fraction`` of the training images of t_s, stratified) with cross-entropy over
   all |T_t|+k outputs. Download: the whole model.
 - ``continual_kd``: the same plus LwF distillation: KL(softmax(M_t(x)/T) ‖ softmax(z_old(x)/T))·T² on the D_t inputs,
-  z_old = the new model's |T_t| old-class logits, M_t the frozen original target; T = 2, weight 1.
+  z_old = the new model's |T_t| old-class logits, M_t the frozen original target; built-in T = 2, weight 1.
 - ``ensemble`` (Direct Ensemble): no training; logits = [M_t(x), M_s(x)[t_s]] concatenated. Download: 0 bytes, but
   the receiver must hold the *whole* source model as well as the target (the PNC delta needs that too).
-- ``lora`` / ``lora_kd``: the real ``peft`` library. LoRA (r=8, alpha=16, no dropout) on every Conv2d/Linear of the
+- ``lora`` / ``lora_kd``: the real ``peft`` library. LoRA (built-in r=8, alpha=2r, no dropout) on every Conv2d/Linear of the
   target's blocks, plus the extended head as ``modules_to_save`` (so the k new rows and the old rows are trainable
   and shipped); trained on D_t with CE (``lora``) or CE + the same LwF KD (``lora_kd``). The base weights never
   change. Download: ``adapter_model.safetensors`` + ``adapter_config.json`` as ``save_pretrained`` writes them.
@@ -30,7 +30,8 @@ What each baseline does here (the paper's main text with the definitions was not
 Design choices where nothing is published (recorded per the house rules): fine-tuning schedules use Adam, batch 64,
 lr 1e-3 (LoRA 5e-3: LoRA's low-rank updates start at zero and need a larger step to move in the same number of
 steps), ``ft_epochs`` passes over D_t (default 10 in the bench: ~100 steps for S, ~300 for M, which converges CE on
-D_t to ~0 for every fine-tuning row on MNIST).
+D_t to ~0 for every fine-tuning row on MNIST). These built-in settings are replaced by the ones
+``python -m tools.bench baselines_grid`` chose on a validation split when its result is at hand.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from torch import nn
 
 KD_T = 2.0
 KD_WEIGHT = 1.0
-LORA_R, LORA_ALPHA = 8, 16
+LORA_R = 8  # lora_alpha = 2r
 
 DEFINITIONS = {
     "pretrained": "Pre-trained: the zoo models evaluated separately: target on T_t (Ori), source on t_s within its "
@@ -59,10 +60,10 @@ DEFINITIONS = {
     "continual": "Continual: the target with its head extended by k outputs, all parameters fine-tuned on D_t only "
                  "(the data fraction of the cloned classes) with cross-entropy.",
     "continual_kd": "Continual + KD: Continual plus LwF distillation of the original target's old-class outputs on "
-                    "the D_t inputs (KL, T=2, weight 1). No old-class data is used.",
+                    "the D_t inputs (KL at temperature T, times a weight). No old-class data is used.",
     "ensemble": "Direct Ensemble: no training; the target's logits concatenated with the source's logits for the "
                 "cloned classes. 0 bytes to download, but the receiver must hold the whole source model.",
-    "lora": "PEFT LoRA (not in the paper): peft LoRA r=8/alpha=16 on every conv/linear layer of the target, the "
+    "lora": "PEFT LoRA (not in the paper): peft LoRA (rank r, alpha 2r) on every conv/linear layer of the target, the "
             "extended head as modules_to_save, CE on D_t. Base weights untouched.",
     "lora_kd": "PEFT LoRA + KD (not in the paper): the LoRA row plus the same LwF distillation as Continual + KD.",
     "continual_kd_neg": "Continual + KD + negatives (not in the paper): Continual + KD whose training set also holds "
@@ -99,6 +100,7 @@ class Task:
     X_dt: torch.Tensor  # D_t images, fitted to the target's input shape
     y_dt: torch.Tensor  # D_t dataset labels (in clone)
     seed: int = 0
+    cache: dict = field(default_factory=dict, repr=False, compare=False)  # the negatives, made once per task
 
     @property
     def k(self) -> int:
@@ -111,7 +113,8 @@ def predict(model: nn.Module, labels: Sequence[int], X: torch.Tensor, batch: int
     """Predicted dataset labels of ``X``."""
     lut = torch.tensor(list(labels), dtype=torch.int64)
     model.eval()
-    out = [lut[model(X[s:s + batch]).argmax(1)] for s in range(0, len(X), batch)]
+    dev = _device(model)
+    out = [lut[model(X[s:s + batch].to(dev)).argmax(1).cpu()] for s in range(0, len(X), batch)]
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.int64)
 
 
@@ -127,14 +130,45 @@ def weighted_avg(ori: float, tar: float, n_old: int, k: int) -> float:
 
 
 def score(outcome: Outcome, ori_set, tar_set, n_old: int, k: int) -> dict:
-    """Ori/Tar/Avg in percent (test sets are (X, y) with dataset labels) plus bytes and training time."""
-    ori = 100.0 * accuracy(outcome.model, outcome.labels, *ori_set)
+    """Ori/Tar/Avg in percent (test sets are (X, y) with dataset labels) plus bytes and training time, and two
+    diagnostics of forgetting on the old classes' images: ``ori_to_new`` (% called one of the new classes) and
+    ``ori_old_only`` (% right when the argmax is taken over the old classes' outputs alone)."""
+    ori, diag = _ori_and_diagnostics(outcome.model, outcome.labels, *ori_set)
     tar = 100.0 * accuracy(outcome.model, outcome.labels, *tar_set)
     return {"ori": ori, "tar": tar, "avg": weighted_avg(ori, tar, n_old, k), "bytes": outcome.bytes,
-            "bytes_note": outcome.bytes_note, "train_s": round(outcome.train_s, 3), **outcome.extra}
+            "bytes_note": outcome.bytes_note, "train_s": round(outcome.train_s, 3), **diag, **outcome.extra}
+
+
+@torch.no_grad()
+def _ori_and_diagnostics(model: nn.Module, labels: Sequence[int], X: torch.Tensor, y: torch.Tensor,
+                         batch: int = 1024) -> tuple[float, dict]:
+    if len(y) == 0:
+        return float("nan"), {}
+    lut = torch.tensor(list(labels), dtype=torch.int64)
+    old = set(y.tolist())
+    old_pos = torch.tensor([i for i, c in enumerate(labels) if int(c) in old], dtype=torch.int64)
+    model.eval()
+    dev = _device(model)
+    right = right_old = to_new = 0
+    for s in range(0, len(X), batch):
+        z, yb = model(X[s:s + batch].to(dev)).float().cpu(), y[s:s + batch]
+        pred = lut[z.argmax(1)]
+        right += int((pred == yb).sum())
+        to_new += sum(int(p) not in old for p in pred.tolist())
+        right_old += int((lut[old_pos[z.index_select(1, old_pos).argmax(1)]] == yb).sum())
+    n = len(y)
+    return 100.0 * right / n, {"ori_to_new": round(100.0 * to_new / n, 3),
+                               "ori_old_only": round(100.0 * right_old / n, 3)}
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
+def _device(model: nn.Module) -> torch.device:
+    """Where ``model`` runs (its first parameter's device; the CPU when it has none). Inputs move there per batch,
+    predictions come back to the CPU: the bench's data may stay on the CPU while a model runs on a GPU."""
+    p = next(iter(model.parameters()), None)
+    return torch.device("cpu") if p is None else p.device
+
+
 def state_bytes(model: nn.Module) -> int:
     """Size of the whole model as model.safetensors (what save_pretrained writes)."""
     from pnc_pack.zoo.pretrained import weights_bytes
@@ -147,7 +181,7 @@ def extend_head(target: nn.Module, k: int, seed: int) -> nn.Module:
     model = copy.deepcopy(target)
     old = model.head
     torch.manual_seed(seed)
-    new = nn.Linear(old.in_features, old.out_features + k, bias=old.bias is not None)
+    new = nn.Linear(old.in_features, old.out_features + k, bias=old.bias is not None).to(old.weight.device)
     with torch.no_grad():
         new.weight[: old.out_features] = old.weight
         if old.bias is not None:
@@ -165,9 +199,10 @@ def kd_loss(student_old: torch.Tensor, teacher: torch.Tensor, T: float = KD_T) -
 
 def fine_tune(model: nn.Module, params, X: torch.Tensor, y_pos: torch.Tensor, *, epochs: int, lr: float, seed: int,
               batch_size: int = 64, teacher: nn.Module | None = None, n_old: int = 0,
-              kd_weight: float = KD_WEIGHT) -> list[float]:
-    """Adam on CE(model(x), y_pos) [+ kd_weight·KD(model(x)[:, :n_old], teacher(x))]; returns per-epoch losses."""
+              kd_weight: float = KD_WEIGHT, kd_T: float = KD_T) -> list[float]:
+    """Adam on CE(model(x), y_pos) [+ kd_weight·KD_T(model(x)[:, :n_old], teacher(x))]; returns per-epoch losses."""
     opt = torch.optim.Adam(params, lr=lr)
+    dev = _device(model)
     gen = torch.Generator().manual_seed(seed)
     n = len(y_pos)
     history = []
@@ -180,13 +215,13 @@ def fine_tune(model: nn.Module, params, X: torch.Tensor, y_pos: torch.Tensor, *,
             total = 0.0
             for s in range(0, n, batch_size):
                 idx = perm[s:s + batch_size]
-                xb, yb = X[idx], y_pos[idx]
+                xb, yb = X[idx.to(X.device)].to(dev), y_pos[idx.to(y_pos.device)].to(dev)
                 logits = model(xb)
                 loss = F.cross_entropy(logits, yb)
                 if teacher is not None:
                     with torch.no_grad():
                         t = teacher(xb)
-                    loss = loss + kd_weight * kd_loss(logits[:, :n_old], t)
+                    loss = loss + kd_weight * kd_loss(logits[:, :n_old], t, kd_T)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -241,7 +276,9 @@ def direct_ensemble(task: Task) -> Outcome:
 
 
 def builder_negatives(task: Task) -> tuple[torch.Tensor, torch.Tensor]:
-    """The PNC builder's data-free negatives for D_t (images, target output position)."""
+    """The PNC builder's data-free negatives for D_t (images, target output position), made once per task."""
+    if "negatives" in task.cache:
+        return task.cache["negatives"]
     from pnc_pack.builder.config import BuildConfig
     from pnc_pack.builder.negatives import make_negatives, settings
 
@@ -249,7 +286,8 @@ def builder_negatives(task: Task) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.no_grad():
         x, y = make_negatives(task.X_dt, task.target, task.source, clone_idx, **settings(BuildConfig()),
                               gen=torch.Generator().manual_seed(task.seed), limit=4 * len(task.y_dt))
-    return x, y.to(torch.int64)
+    task.cache["negatives"] = (x, y.to(torch.int64))
+    return task.cache["negatives"]
 
 
 def _training_set(task: Task, negatives: bool):
@@ -257,17 +295,19 @@ def _training_set(task: Task, negatives: bool):
     extra = {}
     if negatives:
         neg = builder_negatives(task)
-        X, y = torch.cat([X, neg[0]]), torch.cat([y, neg[1]])
+        X, y = torch.cat([X, neg[0].to(X.device)]), torch.cat([y, neg[1].to(y.device)])
         extra["negatives"] = int(len(neg[1]))
     return X, y, extra
 
 
-def continual(task: Task, *, epochs: int, kd: bool, lr: float = 1e-3, negatives: bool = False) -> Outcome:
+def continual(task: Task, *, epochs: int, kd: bool, lr: float = 1e-3, negatives: bool = False,
+              kd_weight: float = KD_WEIGHT, kd_T: float = KD_T) -> Outcome:
     t0 = time.perf_counter()
     X, y, extra = _training_set(task, negatives)
     model = extend_head(task.target, task.k, task.seed)
     hist = fine_tune(model, model.parameters(), X, y, epochs=epochs, lr=lr, seed=task.seed,
-                     teacher=task.target if kd else None, n_old=len(task.target_labels))
+                     teacher=task.target if kd else None, n_old=len(task.target_labels), kd_weight=kd_weight,
+                     kd_T=kd_T)
     dt = time.perf_counter() - t0
     return Outcome(_frozen(model), task.target_labels + task.clone, state_bytes(model),
                    "whole fine-tuned model (model.safetensors)", dt, {"loss": hist[-1] if hist else None, **extra})
@@ -279,14 +319,15 @@ def lora_targets(model: nn.Module) -> list[str]:
             if isinstance(m, (nn.Conv2d, nn.Linear)) and n.startswith("blocks.")]
 
 
-def lora(task: Task, *, epochs: int, kd: bool, lr: float = 5e-3, r: int = LORA_R, alpha: int = LORA_ALPHA,
-         negatives: bool = False) -> Outcome:
+def lora(task: Task, *, epochs: int, kd: bool, lr: float = 5e-3, r: int = LORA_R, alpha: int | None = None,
+         negatives: bool = False, kd_weight: float = KD_WEIGHT, kd_T: float = KD_T) -> Outcome:
     from peft import LoraConfig, get_peft_model
 
     t0 = time.perf_counter()
     X, y, extra = _training_set(task, negatives)
     base = extend_head(task.target, task.k, task.seed)
     base.requires_grad_(False)
+    alpha = 2 * r if alpha is None else alpha  # alpha/r = 2 at every rank (r=8: alpha 16, peft's usual pairing)
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=lora_targets(base),
                      modules_to_save=["head"], init_lora_weights=True)
     torch.manual_seed(task.seed)
@@ -294,7 +335,8 @@ def lora(task: Task, *, epochs: int, kd: bool, lr: float = 5e-3, r: int = LORA_R
     params = [p for p in pm.parameters() if p.requires_grad]
     n_train = sum(p.numel() for p in params)
     hist = fine_tune(pm, params, X, y, epochs=epochs, lr=lr, seed=task.seed,
-                     teacher=task.target if kd else None, n_old=len(task.target_labels))
+                     teacher=task.target if kd else None, n_old=len(task.target_labels), kd_weight=kd_weight,
+                     kd_T=kd_T)
     dt = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="pnc-bench-lora-") as tmp:
         pm.save_pretrained(tmp)
@@ -325,8 +367,12 @@ def pretrained_scores(task: Task, ori_set, tar_set) -> dict:
 
 
 def run_all(task: Task, dataset, arch: str, ori_set, tar_set, *, ft_epochs: int, joint_epochs: int,
-            joint_label_smoothing: float = 0.0, methods: Sequence[str] | None = None, log=print) -> dict:
-    """Score every non-PNC method on one task; returns {method: score dict}."""
+            joint_label_smoothing: float = 0.0, methods: Sequence[str] | None = None, log=print,
+            params: dict | None = None) -> dict:
+    """Score every non-PNC method on one task; returns {method: score dict}. ``params``: {method: settings} for
+    the fine-tuning rows (missing ones take :func:`tools.bench.baselines_grid.default_params`)."""
+    from tools.bench.baselines_grid import TUNABLE, default_params, run_method
+
     n_old, k = len(task.target_labels), task.k
     want = list(methods) if methods is not None else list(DEFINITIONS)
     # Joint uses the target's architecture arguments (image size, width, ...) with its own number of classes
@@ -335,13 +381,9 @@ def run_all(task: Task, dataset, arch: str, ori_set, tar_set, *, ft_epochs: int,
     builders = {
         "joint": lambda: joint(dataset, arch, task.target_labels + task.clone, epochs=joint_epochs, seed=task.seed,
                                label_smoothing=joint_label_smoothing, arch_args=same_args),
-        "continual": lambda: continual(task, epochs=ft_epochs, kd=False),
-        "continual_kd": lambda: continual(task, epochs=ft_epochs, kd=True),
         "ensemble": lambda: direct_ensemble(task),
-        "lora": lambda: lora(task, epochs=ft_epochs, kd=False),
-        "lora_kd": lambda: lora(task, epochs=ft_epochs, kd=True),
-        "continual_kd_neg": lambda: continual(task, epochs=ft_epochs, kd=True, negatives=True),
-        "lora_kd_neg": lambda: lora(task, epochs=ft_epochs, kd=True, negatives=True),
+        **{m: (lambda m=m: run_method(task, m, {**default_params(m, ft_epochs), **(params or {}).get(m, {})}))
+           for m in TUNABLE},
     }
     for name in want:
         if name == "pretrained":

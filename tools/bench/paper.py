@@ -28,27 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
 
+from tools.bench._table import METHOD_NAMES, METHOD_ORDER, PNC_METHODS, aggregate, judge  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
-METHOD_ORDER = ["pretrained", "joint", "continual", "continual_kd", "ensemble",
-                "pnc_no_local", "pnc_no_insert", "pnc", "pnc_paper", "pnc_paper_ce", "pnc_paper_ce_neg",
-                "pnc_paper_ce_neg_cal", "lora", "lora_kd", "continual_kd_neg", "lora_kd_neg"]
-METHOD_NAMES = {
-    "pretrained": "Pre-trained", "joint": "Joint + Full Set", "continual": "Continual",
-    "continual_kd": "Continual + KD", "ensemble": "Direct Ensemble", "pnc_no_local": "PNC (w/o Local)",
-    "pnc_no_insert": "PNC (w/o Insert)", "pnc": "PNC (full)", "lora": "PEFT LoRA", "lora_kd": "PEFT LoRA + KD",
-    "continual_kd_neg": "Continual + KD + negatives", "lora_kd_neg": "PEFT LoRA + KD + negatives",
-    "pnc_paper": "PNC, paper objective", "pnc_paper_ce": "PNC, paper obj. + CE",
-    "pnc_paper_ce_neg": "PNC, paper obj. + CE + negatives",
-    "pnc_paper_ce_neg_cal": "PNC, paper obj. + CE + negatives + calibration",
-}
-PNC_METHODS = ("pnc_no_local", "pnc_no_insert", "pnc", "pnc_paper", "pnc_paper_ce", "pnc_paper_ce_neg",
-               "pnc_paper_ce_neg_cal")
 
 
 def _ints(text: str) -> list[int]:
@@ -108,7 +95,12 @@ def parse_args(argv):
     ap.add_argument("--seeds", type=_ints, default=None, help="several seeds: mean ± std (overrides --seed)")
     ap.add_argument("--workdir", type=Path, default=ROOT / "runs" / "bench-paper", help="zoo-model cache")
     ap.add_argument("--epochs", type=int, default=5, help="epochs of the zoo models and of Joint + Full Set")
-    ap.add_argument("--ft-epochs", type=int, default=10, help="passes over D_t for Continual(+KD) and LoRA rows")
+    ap.add_argument("--ft-epochs", type=int, default=10, help="passes over D_t for Continual(+KD) and LoRA rows "
+                    "that take the built-in settings")
+    ap.add_argument("--baseline-settings", choices=("grid", "builtin"), default="grid",
+                    help="settings of the fine-tuning rows: those `python -m tools.bench baselines_grid` chose on "
+                         "the validation split (results/baselines-grid-<dataset>.json; built-in ones when absent), "
+                         "or the built-in ones")
     ap.add_argument("--pnc-steps", type=int, default=None, help="training steps per insertion position for the "
                     "builder (default: the builder's own BuildConfig.steps)")
     ap.add_argument("--pnc-set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
@@ -149,6 +141,10 @@ def parse_args(argv):
         ap.error("--data-fraction must be in (0, 1]")
     if args.data is None:
         args.data = default_data()
+    from tools.bench.baselines_grid import chosen_settings
+
+    args.baseline_params, args.baseline_source = (chosen_settings(slug(args.data), args.arch, args.out)
+                                                  if args.baseline_settings == "grid" else ({}, "built-in settings"))
     if args.split == "val" and "val" not in args.tag:  # validation results never overwrite the test-split files
         args.tag = f"-val{args.tag}"
     return args
@@ -240,7 +236,7 @@ def run_seed(args, dataset, seed: int, log=print) -> dict:
         torch.manual_seed(seed)
         rows = B.run_all(task, dataset, args.arch, ori_set, tar_set, ft_epochs=args.ft_epochs,
                          joint_epochs=args.epochs, joint_label_smoothing=args.zoo_label_smoothing,
-                         methods=base, log=log)
+                         methods=base, log=log, params=args.baseline_params)
         pnc = [m for m in args.methods if m in PNC_METHODS]
         r_search = {}
         if pnc:
@@ -262,6 +258,7 @@ def seed_key(args) -> dict:
             "data_fraction": args.data_fraction, "epochs": args.epochs, "ft_epochs": args.ft_epochs,
             "pnc_steps": args.pnc_steps, "zoo_label_smoothing": args.zoo_label_smoothing, "methods": args.methods,
             "pnc_config": pnc_rows.config_dict(args.data_fraction, args.pnc_steps, args.pnc_set),
+            **({"baseline_params": args.baseline_params} if args.baseline_params else {}),
             **({} if args.split == "test" else {"split": split_info(args)})}
 
 
@@ -297,77 +294,13 @@ def cached_seed(args, dataset, seed: int, log=print) -> dict:
     return run
 
 
-# -- aggregation ----------------------------------------------------------------------------------------------------
-def _mean_std(values):
-    vals = [v for v in values if isinstance(v, (int, float)) and v == v]
-    if not vals:
-        return None, None
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+def baseline_settings(args) -> dict:
+    """The settings each fine-tuning row of this run took, and where they come from."""
+    from tools.bench import baselines_grid as G
 
-
-def aggregate(runs: list[dict], methods) -> list[dict]:
-    """One table row per method: mean and std of Ori/Tar/Avg for S and M, bytes and training time."""
-    table = []
-    for m in methods:
-        row = {"method": m, "name": METHOD_NAMES[m]}
-        present = False
-        for st in ("S", "M"):
-            cells = [r["settings"][st]["rows"].get(m) for r in runs if st in r["settings"]]
-            cells = [c for c in cells if c is not None]
-            if not cells:
-                continue
-            present = True
-            for key, col in (("ori", "Ori"), ("tar", "Tar"), ("avg", "Avg")):
-                mean, std = _mean_std([c.get(key) for c in cells])
-                row[f"{col}{st}"] = None if mean is None else round(mean, 3)
-                row[f"{col}{st}_std"] = None if std is None else round(std, 3)
-            b = [c.get("bytes") for c in cells if c.get("bytes") is not None]
-            row[f"bytes_{st}"] = int(statistics.median(b)) if b else None
-            row[f"bytes_note_{st}"] = cells[0].get("bytes_note", "")
-            mean, _ = _mean_std([c.get("train_s") for c in cells])
-            row[f"train_s_{st}"] = None if mean is None else round(mean, 2)
-            notes = sorted({c["note"] for c in cells if c.get("note")})
-            if notes:
-                row[f"note_{st}"] = "; ".join(notes)
-        if present:
-            table.append(row)
-    return table
-
-
-def judge(table: list[dict]) -> dict:
-    """The issue's acceptance: PNC (full) beats Continual + KD and Direct Ensemble on Avg in S and M; PEFT beats PNC?"""
-    rows = {r["method"]: r for r in table}
-    pnc = rows.get("pnc")
-    out = {"checks": [], "pass": None}
-    if pnc is None or pnc.get("AvgS") is None:
-        out["summary"] = "PNC (full) was not run: no judgement."
-        return out
-    ok = True
-    for other in ("continual_kd", "ensemble", "lora", "lora_kd", "continual_kd_neg", "lora_kd_neg"):
-        o = rows.get(other)
-        if o is None:
-            continue
-        for st in ("S", "M"):
-            a, b = pnc.get(f"Avg{st}"), o.get(f"Avg{st}")
-            if a is None or b is None:
-                continue
-            beats = a > b
-            out["checks"].append({"against": other, "setting": st, "pnc_avg": a, "other_avg": b, "pnc_wins": beats})
-            if other in ("continual_kd", "ensemble") and not beats:
-                ok = False
-    required = [METHOD_NAMES[m] for m in ("continual_kd", "ensemble") if m in rows]
-    missing = [METHOD_NAMES[m] for m in ("continual_kd", "ensemble") if m not in rows]
-    out["pass"] = ok if not missing else None
-    lost = [f"{METHOD_NAMES[c['against']]} ({c['setting']}: {c['other_avg']:.2f} vs PNC {c['pnc_avg']:.2f})"
-            for c in out["checks"] if not c["pnc_wins"]]
-    req = " and ".join(required) or "nothing"
-    out["summary"] = (f"PNC (full) beats {req} on Avg in S and M." if ok else
-                      f"PNC (full) does NOT beat {req} on Avg in both S and M.")
-    if missing:
-        out["summary"] += f" Not run, so not judged: {', '.join(missing)}."
-    if lost:
-        out["summary"] += " Rows at or above PNC (full): " + "; ".join(lost) + "."
-    return out
+    rows = {m: {**G.default_params(m, args.ft_epochs), **args.baseline_params.get(m, {})}
+            for m in G.TUNABLE if m in args.methods}
+    return {"source": args.baseline_source, "params": rows}
 
 
 def _loadavg():
@@ -437,6 +370,7 @@ def _result(args, argv, seeds, runs, defs, t0, load_start, dataset) -> dict:
                      "zoo_label_smoothing": args.zoo_label_smoothing, "methods": args.methods,
                      "torch_threads": torch.get_num_threads()},
         "pnc_config": pnc_rows.config_dict(args.data_fraction, args.pnc_steps, args.pnc_set),
+        "baseline_settings": baseline_settings(args),
         "machine": report.machine(),
         "definitions": {m: defs[m] for m in args.methods if m in defs},
         "runs": runs, "table": table, "judgement": judge(table),

@@ -1,11 +1,12 @@
-"""Benchmark report: the paper table's Markdown and figures, and ``tools/bench/RESULTS.md`` from every JSON result.
+"""Benchmark report: the paper table's Markdown and figures, and ``tools/bench/RESULTS.md``.
 
-``python -m tools.bench report`` regenerates RESULTS.md from the JSON files present in ``tools/bench/results/``:
-one section per ``paper-<dataset>*.json`` (the paper's main table, definitions, judgement, figures) and a generic
-section for any other benchmark's JSON (format.json, hub.json, mnist_pnc.json, scale.json, ...: its command, its
-scalar fields and every list of records as a table). RESULTS.md is written only by this tool; never by hand.
-Figures are matplotlib PNGs (Agg backend): Avg accuracy per method (S/M grouped bars with ±std), the R-search loss
-per insertion position (the paper's supplementary Fig. 1), and the download bytes per method on a log scale.
+``python -m tools.bench report`` regenerates RESULTS.md (:mod:`tools.bench._results_md`) from the results at the
+current defaults in ``tools/bench/results/``: each ``paper-<dataset>*.json`` whose PNC rows were built with the
+builder's default configuration and whose fine-tuning baselines took the settings chosen on the validation split
+(``baselines-grid-<dataset>.json``) gets its table, verdict, definitions, figures and command; a result that is not
+at the current defaults is named, not rendered; ``results/archive/`` (earlier and variant runs) is never read.
+Other benchmarks are listed with their commands and their own reports. RESULTS.md is never edited by hand.
+Figures: :mod:`tools.bench._figures`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 import platform
 import sys
 from pathlib import Path
+
+from tools.bench._figures import paper_figures  # noqa: F401 (re-exported)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -207,8 +210,10 @@ def paper_markdown(result: dict, level: int = 1, fig_prefix: str = "") -> str:
     if len(done) > 1:
         out += ["Accuracies in % as mean ± sample std over the seeds; bytes are the median, times the mean.", ""]
     else:
-        out += ["Accuracies in %.", ""]
+        out += [f"Accuracies in %, from a single seed ({done[0] if done else '?'}): no spread to show; the mean and "
+                "spread over three seeds are not measured yet.", ""]
     out += [paper_table_md(result), ""]
+    out += baseline_settings_md(result)
     out += [f"**Judgement.** {result['judgement']['summary']}", ""]
     out += [f"- {line}" for line in verdict(result)] + [""]
     notes = sorted({f"{r['name']}: {r[k]}" for r in result["table"] for k in ("note_S", "note_M") if r.get(k)})
@@ -240,6 +245,21 @@ def paper_markdown(result: dict, level: int = 1, fig_prefix: str = "") -> str:
     return "\n".join(out)
 
 
+def baseline_settings_md(result: dict) -> list[str]:
+    """The settings the fine-tuning rows of this run took, beside the table."""
+    bs = result.get("baseline_settings")
+    names = {r["method"]: r["name"] for r in result.get("table", [])}
+    if not bs or not bs.get("params"):
+        tuned = [n for m, n in names.items() if m.startswith(("continual", "lora"))]
+        return [f"Fine-tuning rows ({', '.join(tuned)}): built-in settings (run before the validation grid).", ""] \
+            if tuned else []
+    lines = [f"Fine-tuning rows' settings: {bs.get('source')}.", "", "| Row | settings |", "|---|---|"]
+    for m, p in bs["params"].items():
+        if m in names:
+            lines.append(f"| {names[m]} | " + ", ".join(f"{k}={v:g}" for k, v in p.items()) + " |")
+    return lines + [""]
+
+
 def _r_search_table(result: dict) -> str:
     lines = []
     for run in result["runs"]:
@@ -254,98 +274,6 @@ def _r_search_table(result: dict) -> str:
     if not lines:
         return ""
     return "\n".join(["| seed | setting | row | loss per position | chosen R |", "|---|---|---|---|---|"] + lines)
-
-
-# -- figures ------------------------------------------------------------------------------------------------------
-def paper_figures(result: dict, out: Path, stem: str) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    table = result["table"]
-    names = [r["name"] for r in table]
-    x = list(range(len(table)))
-    # 1. Avg accuracy per method, S and M grouped.
-    fig, ax = plt.subplots(figsize=(max(7, 0.9 * len(table)), 4))
-    for j, st in enumerate(("S", "M")):
-        vals = [r.get(f"Avg{st}") or 0.0 for r in table]
-        errs = [r.get(f"Avg{st}_std") or 0.0 for r in table]
-        xs = [i + (j - 0.5) * 0.4 for i in x]
-        ax.bar(xs, vals, 0.4, yerr=errs, capsize=3, label=f"Avg{st}")
-        for xi, v in zip(xs, vals):
-            if v:
-                ax.text(xi, v + 0.3, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(x, names, rotation=30, ha="right")
-    ax.set_ylabel("Avg accuracy (%)")
-    lo = min([r.get(f"Avg{s}") for r in table for s in "SM" if r.get(f"Avg{s}") is not None] or [0])
-    ax.set_ylim(max(0, lo - 5), 100)
-    ax.set_title(f"{result['dataset']} / {result['arch']}: Avg accuracy per method")
-    ax.legend()
-    fig.tight_layout()
-    paths.append(out / f"{stem}-accuracy.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-    # 2. R-search held-out loss per position (the supplementary's Fig. 1): one panel per setting S / M, one line per
-    #    seed, for the full PNC row (else any PNC row that has one); the chosen R* is circled.
-    panels = {}
-    for run in result["runs"]:
-        for st, s in run["settings"].items():
-            rs = s.get("r_search") or {}
-            variant = "pnc" if rs.get("pnc") else next((k for k, v in rs.items() if v), None)
-            if variant is None:
-                continue
-            pts = sorted((int(r), float(v)) for r, v in rs[variant].items() if isinstance(v, (int, float)))
-            chosen = (s.get("rows", {}).get(variant) or {}).get("position")
-            if pts:
-                panels.setdefault(st, []).append((f"seed {run['seed']}", pts, chosen, variant))
-    if panels:
-        order = [st for st in ("S", "M") if st in panels] + [st for st in panels if st not in ("S", "M")]
-        fig, axes = plt.subplots(1, len(order), figsize=(4.6 * len(order), 3.8), squeeze=False)
-        for ax, st in zip(axes[0], order):
-            for label, pts, chosen, variant in panels[st]:
-                line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-                for r, v in pts:
-                    if r == chosen:
-                        ax.plot([r], [v], marker="o", markersize=13, markerfacecolor="none",
-                                markeredgecolor=line.get_color())
-            ax.set_xlabel("insertion position R (target block)")
-            ax.set_ylabel("held-out search loss")
-            ax.set_xticks(sorted({p[0] for _, pts, _, _ in panels[st] for p in pts}))
-            ax.set_title(f"setting {st} ({panels[st][0][3]}); circle = chosen R*", fontsize=9)
-            ax.legend(fontsize=8)
-        fig.suptitle(f"{result['dataset']} / {result['arch']}: loss per insertion position", fontsize=10)
-        fig.tight_layout()
-        paths.append(out / f"{stem}-rsearch.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
-    # 3. Download bytes per method, log scale (0 / not applicable are left out and named in the title).
-    fig, ax = plt.subplots(figsize=(max(7, 0.9 * len(table)), 4))
-    smallest = None
-    for j, st in enumerate(("S", "M")):
-        pts = [(i, r.get(f"bytes_{st}")) for i, r in enumerate(table)]
-        pts = [(i, b) for i, b in pts if b]
-        xs = [i + (j - 0.5) * 0.4 for i, _ in pts]
-        ax.bar(xs, [b for _, b in pts], 0.4, label=st)
-        for xi, (_, b) in zip(xs, pts):
-            ax.text(xi, b * 1.05, f"{b / 1024:.0f}K" if b >= 10240 else f"{b / 1024:.1f}K", ha="center",
-                    va="bottom", fontsize=7)
-            smallest = b if smallest is None else min(smallest, b)
-    ax.set_yscale("log")
-    if smallest:
-        ax.set_ylim(bottom=smallest / 5)
-    ax.set_xticks(x, names, rotation=30, ha="right")
-    ax.set_ylabel("bytes to download")
-    zero = [r["name"] for r in table if not r.get("bytes_S") and not r.get("bytes_M")]
-    ax.set_title("download size per method" + (f" (not shown, 0 or n/a: {', '.join(zero)})" if zero else ""),
-                 fontsize=9)
-    ax.legend()
-    fig.tight_layout()
-    paths.append(out / f"{stem}-bytes.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-    return paths
 
 
 def _dump(data) -> bytes:
@@ -366,131 +294,12 @@ def write_paper(result: dict, out: Path, tag: str = "") -> list[Path]:
     return [out / f"{stem}.json", out / f"{stem}.md", *figs]
 
 
-# -- generic sections ------------------------------------------------------------------------------------------------
-def _scalar(v) -> bool:
-    return v is None or isinstance(v, (str, int, float, bool))
+def write_results_md(results: Path = RESULTS, path: Path = RESULTS_MD, draw: bool = True) -> Path:
+    """Regenerate RESULTS.md from the results at the current defaults in ``results`` (never its archive/);
+    ``draw``: redraw their figures and Markdown from the JSON (else link the figures the JSON names)."""
+    from tools.bench import _results_md
 
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return "—" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def _flatten(d: dict, prefix: str = "", depth: int = 0) -> list[tuple[str, object]]:
-    out = []
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if _scalar(v):
-            out.append((key, v))
-        elif isinstance(v, dict) and depth < 2:
-            out += _flatten(v, key + ".", depth + 1)
-        elif isinstance(v, list) and all(_scalar(x) for x in v) and len(v) <= 20:
-            out.append((key, ", ".join(_fmt(x) for x in v)))
-    return out
-
-
-MAX_ROWS = 40
-
-
-def _records_table(rows: list[dict], where: str = "") -> str:
-    more = len(rows) - MAX_ROWS
-    flat = [dict(_flatten(r)) for r in rows[:MAX_ROWS]]
-    cols: list[str] = []
-    for f in flat:
-        cols += [k for k in f if k not in cols]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(f.get(c)) for c in cols) + " |" for f in flat]
-    if more > 0:
-        lines += ["", f"({more} more rows in {where or 'the JSON file'})"]
-    return "\n".join(lines)
-
-
-def generic_markdown(name: str, data, level: int = 2, own_md: str | None = None) -> str:
-    h = "#" * level
-    out = [f"{h} {name}", "", f"From `results/{name}.json`" + (f"; the benchmark's own report: [{own_md}]"
-                                                                f"(results/{own_md})" if own_md else "") + ".", ""]
-    if not isinstance(data, dict):
-        data = {"records": data} if isinstance(data, list) else {"value": data}
-    if data.get("command"):
-        out += [f"Command: `{data['command']}`", ""]
-    if isinstance(data.get("machine"), dict):
-        out += [f"Machine: {machine_line(data['machine'])}.", ""]
-    scal = [(k, v) for k, v in _flatten({k: v for k, v in data.items() if k not in ("command", "machine")})]
-    if scal:
-        out += ["| field | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in scal] + [""]
-
-    def walk(obj, path):
-        if isinstance(obj, list) and obj and all(isinstance(x, dict) for x in obj):
-            out.extend([f"**{path}**", "", _records_table(obj, f"results/{name}.json"), ""])
-        elif isinstance(obj, dict):
-            for k, v in obj.items():
-                if k != "machine":
-                    walk(v, f"{path}.{k}" if path else k)
-
-    walk(data, "")
-    return "\n".join(out)
-
-
-INLINE_MD = {"scale": "size and speed at a larger scale (CIFAR-shape ResNet-18, LeNet-5)"}
-
-
-def write_results_md(results: Path = RESULTS, path: Path = RESULTS_MD) -> Path:
-    """Regenerate RESULTS.md from every JSON in ``results`` (paper tables first, then the others by name)."""
-    from pnc_pack.fsutil import atomic_write
-
-    files = sorted(f for f in Path(results).glob("*.json") if not f.stem.endswith("-quick"))
-    paper = [f for f in files if f.name.startswith("paper-")]
-    other = [f for f in files if f not in paper]
-    out = ["# Benchmark results", "",
-           "Generated by `python -m tools.bench report` from the JSON files in `tools/bench/results/`; do not edit "
-           "by hand (rerun the benchmark, then the report).", "",
-           f"Report machine: {machine_line(machine())}. Each section names the machine its numbers were measured "
-           "on.", ""]
-    commands = []
-    out_sections = []
-    verdicts = []
-    for f in paper:
-        try:
-            data = json.loads(f.read_text())
-            if isinstance(data, dict) and "table" in data:
-                verdicts += verdict(data)
-        except (OSError, ValueError):
-            pass
-    if verdicts:
-        out += ["## Verdict (PNC (full) against the baselines and PEFT; the issue's goals)", ""]
-        out += [f"- {v}" for v in verdicts] + [""]
-        out += ["What was tried on the builder to reach the goals (negative weight, routing calibration recall, a "
-                "Mahalanobis novelty term, inversion negatives, steps) is measured and recorded in the builder "
-                "notes (`docs/builder-notes.md`) and in `results/mnist_pnc.md`; the rows above are "
-                "the builder's defaults as recorded in each table's `pnc_config`.", ""]
-    for f in paper + other:
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, ValueError) as exc:
-            out_sections += [f"## {f.name}", "", f"(unreadable: {exc})", ""]
-            continue
-        if isinstance(data, dict) and data.get("command"):
-            commands.append(data["command"])
-        if f in paper and isinstance(data, dict) and "table" in data:
-            # figures and the per-dataset Markdown are redrawn from the JSON, so that they follow this code
-            figs = paper_figures(data, Path(results), f.stem)
-            data["figures"] = [x.name for x in figs]
-            atomic_write(f.with_suffix(".md"), paper_markdown(data).encode())
-            out_sections += [paper_markdown(data, level=2, fig_prefix="results/"), ""]
-        elif f.stem in INLINE_MD and f.with_suffix(".md").is_file():
-            out_sections += [f"## {f.stem}: {INLINE_MD[f.stem]}", "",
-                             f"From `results/{f.stem}.json` (its Markdown, `results/{f.stem}.md`, as written by the "
-                             "benchmark):", "", f.with_suffix(".md").read_text().strip(), ""]
-        else:
-            md = f.with_suffix(".md")
-            out_sections += [generic_markdown(f.stem, data, own_md=md.name if md.is_file() else None), ""]
-    if commands:
-        out += ["## Commands", "", "```"] + commands + ["python -m tools.bench report", "```", ""]
-    if not out_sections:
-        out += ["No results yet: run e.g. `python -m tools.bench paper`.", ""]
-    atomic_write(path, ("\n".join(out + out_sections).rstrip() + "\n").encode())
-    return path
+    return _results_md.write(Path(results), Path(path), draw=draw)
 
 
 def main(argv=None) -> int:
