@@ -32,6 +32,7 @@ _LAZY = {
     "remove": "pnc_pack.format.compose",
     "apply": "pnc_pack.api.model",
     "ClonedModel": "pnc_pack.api.model",
+    "conditional_similarity": "pnc_pack.api.similarity",
     "load_cloned": "pnc_pack.clone.export",
     "export_onnx": "pnc_pack.clone.onnx_export",
     "push": "pnc_pack.hub",

@@ -72,9 +72,11 @@ def split_d_t(dataset, clone_classes, cfg: BuildConfig, seed: int, input_shape):
 
 
 def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: BuildConfig, seed: int, progress=None,
-            precision: str = "fp32"):
+            precision: str = "fp32", exemplars=None):
     """D_t, its held-out split, the local model set G and the negatives: everything frozen, computed once, on the
-    models' device (random draws stay on the CPU generator, so every device draws the same ones)."""
+    models' device (random draws stay on the CPU generator, so every device draws the same ones). ``exemplars``:
+    (images, target class) of real target-class images, added to the training negatives
+    (:mod:`pnc_pack.builder.exemplars`)."""
     labels = src_cfg.labels
     missing = [c for c in clone_classes if c not in labels]
     if missing:
@@ -102,12 +104,19 @@ def prepare(source, target, src_cfg, tgt_cfg, dataset, clone_classes, cfg: Build
         masks = dict(copies=cfg.neg_masks, grid=cfg.grid, rate=cfg.mask_rate, gen=gen)
         nx, ny = patch_masked(*make_negatives(X[tr], target, seen_by_source, clone_idx, **neg), **masks)
         nxh, nyh = patch_masked(*make_negatives(X[ho], target, seen_by_source, clone_idx, **neg), **masks)
+    info_ex = {}
+    if exemplars is not None:
+        from pnc_pack.builder.exemplars import as_negatives
+
+        ex, ey = as_negatives(exemplars[0].to(dev), exemplars[1].to(dev), len(nx), cfg, seed)
+        info_ex = {"negatives_data_free": int(len(nx)), "negatives_exemplars": int(len(ex))}
+        nx, ny = torch.cat([nx, ex]), torch.cat([ny, ey])
     px, py, pg = pool(X[tr], y[tr], b[tr], g[tr], cfg.pool_size, cfg.grid, gen)
     hx, hy, hg = pool(X[ho], y[ho], b[ho], g[ho], max(1, cfg.pool_size // 4), cfg.grid, gen)
     p = S.Problem(target, source, clone_idx, len(tgt_cfg.labels), px, py, pg, hx, hy, hg, nx, ny, nxh, nyh, X[ho],
                   precision=precision)
     info = {"anchors": int(len(tr)), "held_out": int(len(ho)), "surrogate_r2": round(r2, 4),
-            "negatives": int(len(nx)), "negatives_held_out": int(len(nxh))}
+            "negatives": int(len(nx)), "negatives_held_out": int(len(nxh)), **info_ex}
     return p, info
 
 
@@ -211,7 +220,7 @@ def to_module(p: S.Problem, br: S.Branch, source_ref, clone_idx) -> tuple[Cloned
 
 def build_clone(target, source, dataset, clone_classes, *, seed: int = 0, eval_data=None,
                 config: BuildConfig | None = None, progress=None, device=None, precision: str = "fp32",
-                deterministic: bool = False, **overrides) -> CloneDelta:
+                deterministic: bool = False, exemplars=None, **overrides) -> CloneDelta:
     """Run Partial Network Cloning and return the clone delta (see :mod:`pnc_pack.builder`).
 
     ``target`` / ``source``: model folders or :class:`~pnc_pack.refs.ResolvedModel` (``pnc_pack.build_clone``
@@ -221,7 +230,9 @@ def build_clone(target, source, dataset, clone_classes, *, seed: int = 0, eval_d
     metrics stored in the delta. ``device``: auto (default: cuda when available), cpu, cuda or cuda:N;
     ``precision``: fp32 or bf16 (autocast); ``deterministic``: torch.use_deterministic_algorithms during the build
     (:mod:`pnc_pack.devices`; all three are recorded in the provenance). On the CPU, same inputs and seed give the
-    same delta, byte for byte (docs/devices.md says what holds on CUDA).
+    same delta, byte for byte (docs/devices.md says what holds on CUDA). ``exemplars``: opt-in, a Dataset or spec
+    whose *training* images of the target's classes, ``exemplars_per_class`` of each, join the negatives
+    (:mod:`pnc_pack.builder.exemplars`; recorded in the provenance).
     """
     from pnc_pack.clone.convert import state_digest
     from pnc_pack.clone.evaluate import evaluate_delta_model
@@ -238,17 +249,23 @@ def build_clone(target, source, dataset, clone_classes, *, seed: int = 0, eval_d
     clone_classes = [int(c) for c in clone_classes]
     if not clone_classes or len(set(clone_classes)) != len(clone_classes):
         raise UsageError(f"clone classes must be distinct and at least one, got {clone_classes}")
+    from pnc_pack.builder import exemplars as E
+
+    exemplars = E.check(exemplars, cfg.exemplars_per_class, cfg)
     src_dir, src_ref = resolve(source)
     tgt_dir, tgt_ref = resolve(target)
     src, src_cfg = load_pretrained(src_dir, src_ref)
     tgt, tgt_cfg = load_pretrained(tgt_dir, tgt_ref)
     if isinstance(dataset, str):
         dataset = load_dataset(dataset)
+    ex = ex_record = None
+    if exemplars is not None:  # drawn before any long work: a class with too few images fails here
+        *ex, ex_record = E.draw(exemplars, list(tgt_cfg.labels), cfg.exemplars_per_class, seed, tgt.input_shape)
     before = state_digest(src), state_digest(tgt)
     src.to(dev), tgt.to(dev)
     with devices.out_of_memory(dev), devices.deterministic(deterministic):
         torch.manual_seed(seed)
-        p, info = prepare(src, tgt, src_cfg, tgt_cfg, dataset, clone_classes, cfg, seed, progress, precision)
+        p, info = prepare(src, tgt, src_cfg, tgt_cfg, dataset, clone_classes, cfg, seed, progress, precision, ex)
         br, found = search_module(p, cfg, seed, progress)
         module, head = to_module(p, br, src_ref, p.clone_idx)
         p.frozen.clear()  # the cached activations are not needed past here
@@ -267,7 +284,8 @@ def build_clone(target, source, dataset, clone_classes, *, seed: int = 0, eval_d
         classifier_args={"num_outputs": len(labels), "num_old": len(tgt_cfg.labels)},
         classifier={f"new.0.{k}": v for k, v in head.items()}, labels=labels,
         provenance={**_provenance(cfg, seed, dataset, clone_classes),
-                    **devices.provenance(dev, precision, deterministic)}, metrics=metrics,
+                    **devices.provenance(dev, precision, deterministic),
+                    **({"exemplars": ex_record} if ex_record else {})}, metrics=metrics,
     )
     if eval_data is not None:
         ev = load_dataset(eval_data) if isinstance(eval_data, str) else eval_data

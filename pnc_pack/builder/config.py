@@ -44,7 +44,7 @@ NEGATIVES = ("typical", "transforms", "inversion", "both")
 OBJECTIVES = ("pnc", "paper", "paper+ce", "paper+ce+neg", "paper+ce+neg+cal")
 # Settings added after deltas were first written: ``to_dict`` (the provenance) names them only when they differ from
 # these defaults, so a build with the default settings writes the same bytes as before they existed.
-LATE = {"objective": "pnc", "insert": True}
+LATE = {"objective": "pnc", "insert": True, "exemplars_per_class": 0}
 
 
 def _setting(default, text: str):
@@ -112,6 +112,8 @@ class BuildConfig:
                                      "paper+ce+neg | paper+ce+neg+cal (the paper's plus each addition in turn).")
     insert: bool = _setting(True, "Learn the insertion; false: the 'PNC w/o Insert' ablation (R = 0, the adapter "
                                   "frozen at its identity start, the mask from L_loc alone, only F_c trained).")
+    exemplars_per_class: int = _setting(0, "Real training images per target class used as negatives, drawn from the "
+                                           "exemplar data (build --exemplars SPEC; 0: data-free, the default).")
 
     def __post_init__(self):
         _check_numbers(self)
@@ -129,6 +131,8 @@ class BuildConfig:
             v = getattr(self, name)
             if v is not None and not 0 < v <= 1:
                 raise UsageError(f"{name} must be in (0, 1] or None, got {v}")
+        if self.exemplars_per_class < 0:
+            raise UsageError(f"exemplars_per_class must be 0 or more, got {self.exemplars_per_class}")
         if self.neg_masks < 0:
             raise UsageError(f"neg_masks must be 0 or more, got {self.neg_masks}")
         if not 0 <= self.mask_rate < 1 or not 0 < self.holdout < 1:

@@ -30,6 +30,22 @@ def _plan(sources, clone_classes, select) -> list[tuple[str, list[int]]]:
     return list(zip(sources, groups))
 
 
+def _exemplars(spec, kw: dict, several: bool) -> dict:
+    """--exemplars / --exemplars-per-class checked together, and the spec read, before any model is loaded."""
+    from pnc_pack.errors import UsageError
+
+    if spec is None and not kw.get("exemplars_per_class"):
+        return {}
+    if spec is None or not kw.get("exemplars_per_class"):
+        raise UsageError("--exemplars SPEC and --exemplars-per-class N go together")
+    if several:
+        raise UsageError("--exemplars: one --source per build (not with several sources or --select-source)")
+    from pnc_pack.builder.config import BuildConfig
+    from pnc_pack.builder.exemplars import check
+
+    return {"exemplars": check(spec, kw["exemplars_per_class"], BuildConfig.from_dict(kw))}
+
+
 @click.command("build")
 @click.option("--source", "sources", multiple=True, required=True,
               help="Source model: a folder or hf://REPO[@REVISION]. Repeat for several sources, each followed by "
@@ -49,14 +65,20 @@ def _plan(sources, clone_classes, select) -> list[tuple[str, list[int]]]:
 @click.option("--select-masks", type=click.IntRange(min=1), default=100, show_default=True,
               help="With --select-source: random patch masks per anchor (the paper's 100; with few, the scores of "
                    "close candidates swap between draws).")
+@click.option("--exemplars", default=None, metavar="SPEC",
+              help="Opt-in, beyond the paper: a dataset spec whose *training* images of the target's classes join "
+                   "the negatives (never its test split; recorded in the delta's provenance). Needs "
+                   "--exemplars-per-class. Default: data-free.")
+@click.option("--exemplars-per-class", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With --exemplars: real images per target class.")
 @builder_options
 @dist_options
 @list_settings_option
 @device_options(deterministic=True)
 @json_option
-def build_cmd(sources, target, data, clone_classes, select, select_by, select_anchors, select_masks, data_fraction, seed,
-              steps, settings, eval_data, output, force, as_json, nproc=None, dist_timeout=None, device="auto",
-              precision="fp32", deterministic=False):
+def build_cmd(sources, target, data, clone_classes, select, select_by, select_anchors, select_masks, exemplars,
+              exemplars_per_class, data_fraction, seed, steps, settings, eval_data, output, force, as_json, nproc=None,
+              dist_timeout=None, device="auto", precision="fp32", deterministic=False):
     """Run Partial Network Cloning: clone CLONE_CLASSES of SOURCE into TARGET and write a clone delta.
 
     Several sources in one clone: --source A --clone-classes 5,6 --source B --clone-classes 7 gives one delta
@@ -82,10 +104,11 @@ def build_cmd(sources, target, data, clone_classes, select, select_by, select_an
 
     resolve_device(device)  # a device that does not exist: a usage error before anything is loaded
     dev_kw = dict(device=device, precision=precision, deterministic=deterministic)
-    kw = parse_settings(settings, data_fraction=data_fraction, steps=steps)
+    kw = parse_settings(settings, data_fraction=data_fraction, steps=steps, exemplars_per_class=exemplars_per_class)
+    ex_kw = _exemplars(exemplars, kw, select or len(plan) > 1)
     from pnc_pack.builder.distributed import session
 
-    dist = click.get_current_context().with_resource(session(nproc, dist_timeout, explicit=True))
+    dist = click.get_current_context().with_resource(session(nproc, dist_timeout, explicit=True, device=device))
     if dist is not None and dist.rank != 0:  # a worker: rank 0 sends it units of work, and alone writes
         raise click.exceptions.Exit(dist.serve())
     check_outputs(output, force=force)
@@ -105,7 +128,7 @@ def build_cmd(sources, target, data, clone_classes, select, select_by, select_an
             from pnc_pack.api.build import build_clone
 
             delta = build_clone(target, plan[0][0], ds, plan[0][1], seed=seed, eval_data=ev, progress=p, **dev_kw,
-                                **kw)
+                                **ex_kw, **kw)
         else:
             from pnc_pack.api.build import build_multi
 
