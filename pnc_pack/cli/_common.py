@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import click
 
 from pnc_pack.errors import PncError, UsageError
 
-_RUN = {"json": False, "emitted": False}  # this run's --json flag and whether a JSON document was printed
+_RUN = threading.local()  # this run's --json flag (.json) and whether a JSON document was printed (.emitted)
 
 
 def run_main(group: click.Group, argv=None) -> int:
@@ -23,7 +24,7 @@ def run_main(group: click.Group, argv=None) -> int:
     code. Tracebacks are shown only when ``PNC_PACK_DEBUG=1``.
     """
     debug = os.environ.get("PNC_PACK_DEBUG") == "1"
-    _RUN.update(json=False, emitted=False)
+    _RUN.json = _RUN.emitted = False
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         group.main(args=args, prog_name="pnc-pack", standalone_mode=False)  # commands signal failure by raising
@@ -31,7 +32,7 @@ def run_main(group: click.Group, argv=None) -> int:
         return _fail("Aborted", "aborted", 130, "pnc-pack: aborted")
     except click.exceptions.ClickException as exc:  # usage errors (bad flags, missing files, ...)
         code = 2 if isinstance(exc, click.UsageError) else exc.exit_code
-        if _RUN["json"] or _json_asked(exc, args):
+        if getattr(_RUN, "json", False) or _json_asked(exc, args):
             emit_json({"error": error_object("UsageError", exc.format_message(), code)})
         exc.show()
         return code
@@ -62,7 +63,7 @@ def error_object(kind: str, message: str, exit_code: int) -> dict:
 
 def _fail(kind: str, message: str, code: int, line: str) -> int:
     """One line on stderr; under --json also the error object on stdout, unless a report was printed already."""
-    if _RUN["json"] and not _RUN["emitted"]:
+    if getattr(_RUN, "json", False) and not getattr(_RUN, "emitted", False):
         emit_json({"error": error_object(kind, message, code)})
     click.echo(line, err=True)
     return code
@@ -82,13 +83,13 @@ def one_line(text: str) -> str:
 
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as JSON on stdout (sorted keys, UTF-8)."""
-    _RUN["emitted"] = True
+    _RUN.emitted = True
     click.echo(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str))
 
 
 def _note_json(ctx, param, value):
     if value:
-        _RUN["json"] = True  # eager: known before any other option can fail, so that failure is JSON too
+        _RUN.json = True  # eager: known before any other option can fail, so that failure is JSON too
     return value
 
 
