@@ -29,6 +29,8 @@ class DemoConfig:
     hub: bool = False  # publish models, push and pull deltas through HF_ENDPOINT
     hub_namespace: str = "pnc-demo"
     build: dict = field(default_factory=dict)  # BuildConfig overrides (tests use short runs)
+    device: str = "auto"  # the sender's training and builds (pnc_pack.devices); the receiver applies on the CPU
+    precision: str = "fp32"
     timings: dict = field(default_factory=dict)
 
 
@@ -64,7 +66,7 @@ def _train_or_reuse(cfg: DemoConfig, dataset, classes, folder: Path, progress):
         except PncError:
             pass
     model, config = train_model(cfg.arch, None, dataset, list(classes), epochs=cfg.epochs, seed=cfg.seed,
-                                progress=progress)
+                                progress=progress, device=cfg.device, precision=cfg.precision)
     save_pretrained(model, config, folder)
     return True
 
@@ -81,11 +83,14 @@ def run_demo(cfg: DemoConfig, progress=None) -> dict:
     """Run the whole demo; returns the result dict (also written to WORKDIR/demo.json)."""
     from pnc_pack.api.build import build_clone
     from pnc_pack.data import load_dataset
+    from pnc_pack.devices import check_precision, resolve_device
     from pnc_pack.format import codec
     from pnc_pack.format.signing import keygen, load_private_key, sign_file
     from pnc_pack.zoo.pretrained import load_pretrained
     from pnc_pack.zoo.training import evaluate, prepare_split
 
+    check_precision(cfg.precision)
+    device = str(resolve_device(cfg.device))  # a device that does not exist: UsageError before any work
     work = Path(cfg.workdir)
     work.mkdir(parents=True, exist_ok=True)
     clock = _Clock(cfg.timings)
@@ -120,7 +125,7 @@ def run_demo(cfg: DemoConfig, progress=None) -> dict:
         kw = dict(cfg.build) if cfg.data_fraction is None else {**cfg.build, "data_fraction": cfg.data_fraction}
         with clock(f"build clone {name}"):
             delta = build_clone(target_spec, source_spec, dataset, list(classes), seed=cfg.seed,
-                                eval_data=dataset, progress=progress, **kw)
+                                eval_data=dataset, progress=progress, device=device, precision=cfg.precision, **kw)
             codec.save(delta, out)
         with clock(f"sign clone {name}"):
             sign_file(out, private)

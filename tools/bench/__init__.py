@@ -19,3 +19,21 @@ def write_result(name: str, out: dict, markdown: str | None = None) -> None:
     atomic_write(RESULTS / f"{name}.json", (json.dumps(out, indent=2, sort_keys=True) + "\n").encode())
     if markdown is not None:
         atomic_write(RESULTS / f"{name}.md", markdown.encode())
+
+
+def add_device_option(ap) -> None:
+    """``--device`` on a benchmark's argparse parser (the CLI's values: auto, cpu, cuda, cuda:N)."""
+    ap.add_argument("--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda or cuda:N: "
+                    "where the benchmark's torch work runs (pnc_pack.devices)")
+
+
+def device_of(ap, args):
+    """``args.device`` checked before any work: the torch device, or ``ap.error`` (exit 2) naming the devices that
+    exist, as ``pnc-pack --device`` does."""
+    from pnc_pack.devices import resolve_device
+    from pnc_pack.errors import UsageError
+
+    try:
+        return resolve_device(args.device)
+    except UsageError as exc:
+        ap.error(str(exc))

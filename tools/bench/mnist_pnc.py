@@ -15,6 +15,8 @@ import os
 import time
 from pathlib import Path
 
+from tools.bench import add_device_option, device_of
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -28,7 +30,7 @@ def mnist_data(spec: str | None):
     return data, load_dataset(data)
 
 
-def zoo_models(ds, workdir: str, seed: int, epochs: int) -> dict:
+def zoo_models(ds, workdir: str, seed: int, epochs: int, device=None) -> dict:
     """{"target": folder, "source": folder}: LeNet-5 on 0-4 and on 5-9, trained once and cached in ``workdir``."""
     from pnc_pack.zoo.pretrained import save_pretrained
     from pnc_pack.zoo.training import train_model
@@ -38,7 +40,7 @@ def zoo_models(ds, workdir: str, seed: int, epochs: int) -> dict:
     for name, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
         folder = work / name
         if not (folder / "model.safetensors").is_file():
-            model, config = train_model("lenet5", None, ds, classes, epochs=epochs, seed=seed)
+            model, config = train_model("lenet5", None, ds, classes, epochs=epochs, seed=seed, device=device)
             save_pretrained(model, config, folder)
         models[name] = folder
     return models
@@ -51,22 +53,24 @@ def main(argv):
     ap.add_argument("--data-fraction", type=float, default=0.1)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--workdir", default="/tmp/pnc-bench-mnist")
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    dev = device_of(ap, args)
     from pnc_pack.builder import build_clone
     from pnc_pack.format import codec
     from pnc_pack.zoo.pretrained import load_pretrained
     from pnc_pack.zoo.training import evaluate, prepare_split
 
     data, ds = mnist_data(args.data)
-    models = zoo_models(ds, args.workdir, args.seed, args.epochs)
-    out = {"data": data, "seed": args.seed, "data_fraction": args.data_fraction, "rows": {}}
+    models = zoo_models(ds, args.workdir, args.seed, args.epochs, dev)
+    out = {"data": data, "device": str(dev), "seed": args.seed, "data_fraction": args.data_fraction, "rows": {}}
     tgt, _ = load_pretrained(models["target"])
     Xt, yt = prepare_split(*ds.test, [0, 1, 2, 3, 4], tgt.input_shape)
     out["target_acc"] = round(evaluate(tgt, Xt, yt), 4)
     for name, classes in (("S", [5]), ("M", [5, 6, 7])):
         t0, c0 = time.perf_counter(), time.process_time()
         delta = build_clone(str(models["target"]), str(models["source"]), ds, classes, seed=args.seed,
-                            eval_data=ds, data_fraction=args.data_fraction)
+                            eval_data=ds, data_fraction=args.data_fraction, device=dev)
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         m, e = delta.metrics, delta.metrics["eval"]
         out["rows"][name] = {"classes": classes, "ori": e["ori"], "tar": e["tar"], "avg": e["avg"], "R": m["R"],

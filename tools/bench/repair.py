@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools.bench import write_result
+from tools.bench import add_device_option, device_of, write_result
 
 CLONE = [5, 6, 7]
 
@@ -35,9 +35,10 @@ def _scores(ev: dict) -> dict:
     return {k: round(100 * ev[k], 2) for k in ("ori", "tar", "avg")}
 
 
-def _cli_repair(path: Path, out: Path, data: str, samples: int, epochs: int) -> tuple[dict, float]:
+def _cli_repair(path: Path, out: Path, data: str, samples: int, epochs: int, device: str = "cpu"
+                ) -> tuple[dict, float]:
     cmd = [sys.executable, "-m", "pnc_pack", "apply", str(path), "--repair-data", data, "--repair-samples",
-           str(samples), "--repair-epochs", str(epochs), "-o", str(out), "--json"]
+           str(samples), "--repair-epochs", str(epochs), "-o", str(out), "--json", "--device", device]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -70,7 +71,9 @@ def main(argv):
     ap.add_argument("--repair-epochs", type=int, default=8)
     ap.add_argument("--repair-seeds", type=int, default=3, help="sample draws per damage (the first through the CLI)")
     ap.add_argument("--workdir", default="/tmp/pnc-bench-mnist")
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    dev = device_of(ap, args)
     import torch
 
     from pnc_pack.api.model import apply
@@ -84,7 +87,7 @@ def main(argv):
 
     torch.set_num_threads(1)
     data, ds = mnist_data(args.data)
-    models = zoo_models(ds, args.workdir, args.seed, args.epochs)
+    models = zoo_models(ds, args.workdir, args.seed, args.epochs, dev)
     work = models["target"].parent
     steps = f"steps{args.steps}" if args.steps else "default"
     delta_path = work / f"repair-M-{steps}-frac{args.data_fraction}.pncd"
@@ -93,15 +96,16 @@ def main(argv):
         t0 = time.perf_counter()
         extra = {"steps": args.steps} if args.steps else {}
         delta = build_clone(str(models["target"]), str(models["source"]), ds, CLONE, seed=args.seed,
-                            data_fraction=args.data_fraction, **extra)
+                            data_fraction=args.data_fraction, device=dev, **extra)
         build_s = round(time.perf_counter() - t0, 1)
         codec.save(delta, delta_path)
     delta = codec.load(delta_path)
-    good = _scores(evaluate_delta_model(apply(delta_path), ds))
+    good = _scores(evaluate_delta_model(apply(delta_path, device=dev), ds))
     print(f"undamaged M clone {CLONE}: {good}")
     command = "python -m tools.bench repair" + (f" --data {args.data}" if args.data else "") + \
-        (f" --steps {args.steps}" if args.steps else "")
+        (f" --steps {args.steps}" if args.steps else "") + (f" --device {args.device}" if args.device != "auto" else "")
     out = {"command": command, "machine": machine(), "code": _code_version(), "data": data, "clone": CLONE,
+           "device": str(dev),
            "seed": args.seed,
            "data_fraction": args.data_fraction, "builder_steps": args.steps or "default", "build_seconds": build_s,
            "repair_samples": args.samples, "repair_epochs": args.repair_epochs, "undamaged": good, "rows": []}
@@ -115,14 +119,14 @@ def main(argv):
         codec.save(damaged, path)
         for seed in range(args.repair_seeds):
             if seed == 0:
-                rep, secs = _cli_repair(path, fixed, data, args.samples, args.repair_epochs)
+                rep, secs = _cli_repair(path, fixed, data, args.samples, args.repair_epochs, str(dev))
                 before, after = _scores(rep["before"]), _scores(rep["after"])
-                reapplied = _scores(evaluate_delta_model(apply(fixed), ds))
+                reapplied = _scores(evaluate_delta_model(apply(fixed, device=dev), ds))
                 assert reapplied == after, (reapplied, after)  # the written delta is the repaired clone
                 how = "CLI (repaired delta written, re-applied)"
             else:
                 t0 = time.perf_counter()
-                res = repair(apply(path), ds, epochs=args.repair_epochs, samples=args.samples, seed=seed)
+                res = repair(apply(path, device=dev), ds, epochs=args.repair_epochs, samples=args.samples, seed=seed)
                 secs = time.perf_counter() - t0
                 before, after = _scores(res.before), _scores(res.after)
                 how = "API"

@@ -22,6 +22,10 @@ Three parts, written to ``tools/bench/results/scale.json`` (and a Markdown summa
 3. **The real LeNet-5 deltas of the paper benchmark** (when ``runs/bench-paper/mnist/lenet5/seed0/pnc-*/pnc.pnc``
    exist): their bytes against their offline cloned models, and the same compression comparison.
 
+4. **Paper scale** (only with ``--parts paper``; its own files ``scale-paper[-quick].*``): full-width ResNet-18 and
+   ResNet-50 on MNIST / Fashion-MNIST at 3x32x32, S and M clones with the default schedule, per-phase times, on any
+   ``--device`` (:mod:`tools.bench._scale_paper`; the GPU run is ``tools/gpu/run_scale.sh``, docs/devices.md).
+
 Times are wall clock on a shared 2-core machine (median of ``--repeat`` runs, and the best as ``*_best``).
 """
 
@@ -36,10 +40,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from pnc_pack.errors import UsageError
+from tools.bench import _scale_paper as paper_part
+from tools.bench import add_device_option, device_of
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
 GOALS = {"resnet18": 0.005, "lenet5": 0.02}
-PARTS = ("random", "paper_lenet", "build")
+PARTS = ("random", "paper_lenet", "build", "paper")  # paper: only when asked (tools/bench/_scale_paper.py)
 
 
 def compression(delta) -> dict:
@@ -100,7 +108,7 @@ def part_random(repeat: int, work: Path, log=print) -> list[dict]:
 
 
 # -- part 2 ---------------------------------------------------------------------------------------------------------
-def part_build(args, work: Path, log=print) -> dict:
+def part_build(args, work: Path, dev, log=print) -> dict:
     import torch
 
     from pnc_pack.builder import BuildConfig, build_clone
@@ -117,7 +125,7 @@ def part_build(args, work: Path, log=print) -> dict:
     for role, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
         t0 = time.perf_counter()
         model, cfg = train_model("resnet18", arch_args, dataset, classes, epochs=args.train_epochs, seed=args.seed,
-                                 data_fraction=args.train_fraction)
+                                 data_fraction=args.train_fraction, device=dev)
         folders[role] = save_pretrained(model, cfg, work / role)
         zoo[role] = {"classes": classes, "train_s": round(time.perf_counter() - t0, 1),
                      "test_accuracy": cfg.training.get("test_accuracy"),
@@ -126,7 +134,8 @@ def part_build(args, work: Path, log=print) -> dict:
             f"{zoo[role]['test_accuracy']}")
     cfg = BuildConfig(steps=args.build_steps, retune_steps=args.retune_steps, data_fraction=args.build_fraction)
     t0, c0 = time.perf_counter(), time.process_time()
-    delta = build_clone(str(folders["target"]), str(folders["source"]), dataset, [5], seed=args.seed, config=cfg)
+    delta = build_clone(str(folders["target"]), str(folders["source"]), dataset, [5], seed=args.seed, config=cfg,
+                        device=dev)
     build_s, build_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     target, t_cfg = load_pretrained(folders["target"])
     source, s_cfg = load_pretrained(folders["source"])
@@ -264,11 +273,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--parts", default="random,paper_lenet,build", help="comma-separated parts to run; the others "
                     "are kept from an existing scale.json (each part records its own command)")
-    ap.add_argument("--quick", action="store_true", help="smoke run: repeat 2, width 8, 5% data, 5 steps")
+    ap.add_argument("--quick", action="store_true", help="smoke run: repeat 2, width 8, 5% data, 5 steps (the paper "
+                    "part: its own tiny version)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    add_device_option(ap)
+    paper_part.add_args(ap)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
+    dev = device_of(ap, args)
     if args.quick:
         args.repeat, args.width, args.train_fraction, args.build_steps, args.retune_steps = 2, 8, 0.05, 5, 5
         args.build_fraction = 0.005
@@ -288,6 +301,15 @@ def main(argv=None) -> int:
     bad = sorted(set(parts) - set(PARTS))
     if bad:
         ap.error(f"unknown part(s) {bad}; known: {PARTS}")
+    if "paper" in parts:  # its own files (scale-paper[-quick].json/.md), its own command line
+        try:
+            paper_part.parse_plan(args.plan or "resnet18/mnist/S")
+        except UsageError as exc:
+            ap.error(str(exc))
+        paper_part.run(args, dev, args.out, res["command"], res["machine"])
+        parts.remove("paper")
+        if not parts:
+            return 0
     stem = "scale-quick" if args.quick else "scale"
     old = args.out / f"{stem}.json"
     if set(parts) != set(PARTS) and old.is_file():  # keep the parts not run now, with the commands that made them
@@ -305,7 +327,7 @@ def main(argv=None) -> int:
             elif part == "paper_lenet":
                 res["paper_lenet"] = part_paper_lenet(work / "paper")
             else:
-                res["build"] = part_build(args, work / "build")
+                res["build"] = part_build(args, work / "build", dev)
             res.setdefault("part_runs", {})[part] = {
                 "command": res["command"], "wall_s": round(time.perf_counter() - tp, 1),
                 "loadavg_1min": {"start": round(lp, 2), "end": round(os.getloadavg()[0], 2)},
