@@ -102,18 +102,19 @@ def zoo(arch, width, ds, classes, role, args, dev, work: Path, log) -> dict:
 
 def agreement(delta, target, source, model_dev, X, dev) -> dict:
     """Argmax agreement on X of the clone on the build device and the delta's bytes applied on the CPU."""
+    import copy
+
     import torch
 
     from pnc_pack.clone.model import ClonedNetwork
     from pnc_pack.format import codec
 
-    back = codec.loads(codec.dumps(delta))
-    cpu_model = ClonedNetwork.from_delta(back, target.to("cpu"), [source.to("cpu")]).eval()
-    t0 = time.perf_counter()
+    back = codec.loads(codec.dumps(delta))  # CPU copies: model_dev shares the models it was built from
+    cpu_model = ClonedNetwork.from_delta(back, copy.deepcopy(target).cpu(), [copy.deepcopy(source).cpu()]).eval()
     with torch.inference_mode():
         a = torch.cat([model_dev(X[s:s + 500].to(dev)).argmax(1).cpu() for s in range(0, len(X), 500)])
+        t0 = time.perf_counter()
         b = torch.cat([cpu_model(X[s:s + 500]).argmax(1) for s in range(0, len(X), 500)])
-    target.to(dev), source.to(dev)
     return {"n": int(len(X)), "agree": round(100.0 * float((a == b).float().mean()), 3), "built_on": dev.type,
             "cpu_apply_s": round(time.perf_counter() - t0, 2)}
 
@@ -196,6 +197,8 @@ def one_run(arch, data, setting, args, dev, datasets, work: Path, deadline, log)
     row["scores"] = {k: {x: (round(v, 3) if isinstance(v, float) else v) for x, v in sc.items()
                          if x in ("ori", "tar", "avg", "bytes", "train_s", "note")} for k, sc in scores.items()}
     t["model"].to("cpu"), s["model"].to("cpu")
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
     log(f"scale/paper: {arch}/{data}/{setting}: build {row['build_s']} s, R={row['R']}, delta "
         f"{row['delta_bytes']:,} B ({100 * row['delta_over_model']:.3f}% of the model); PNC Ori/Tar/Avg "
         + "/".join(f"{scores['pnc'][k]:.2f}" for k in ("ori", "tar", "avg"))
