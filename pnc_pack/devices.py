@@ -4,6 +4,7 @@ compute mode, for every command (train, build, select, eval, apply, repair, demo
 - ``resolve_device("auto" | "cpu" | "cuda" | "cuda:N" | None)``: ``auto`` (and None) is ``cuda`` when CUDA is
   available, else ``cpu``; a device that does not exist is a UsageError naming the ones that do, raised before
   any data or model is loaded.
+- ``rank_device(spec, local_rank)``: the device each rank of a distributed build uses (its own GPU).
 - ``precision``: ``fp32`` (the default; on CUDA, matrix products may use TF32, as cuDNN convolutions already do)
   or ``bf16`` (autocast: weights, optimiser state and deltas stay fp32). ``compute(device, precision)`` is the
   context for forward passes; on the CPU with ``fp32`` it changes nothing, which keeps CPU builds byte-identical.
@@ -49,6 +50,21 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         why = "CUDA is not available" if len(have) == 1 else f"there is no {want}"
         raise UsageError(f"device {spec!r}: {why} here; available devices: {', '.join(have)}")
     raise UsageError(f"unknown device {spec!r}: use auto, cpu, cuda or cuda:N (available: {', '.join(have)})")
+
+
+def rank_device(spec: str | torch.device | None, local_rank: int, count: int | None = None) -> str:
+    """The device one rank of a distributed build runs on for ``--device spec`` (``count``: the GPUs this node has,
+    default torch's count): ``cpu`` stays ``cpu``; a named ``cuda:N`` is that GPU on every rank; ``cuda`` (and
+    ``auto`` where there is a GPU) is ``cuda:(local_rank % count)``, so each rank of a node has its own GPU, shared
+    round-robin when there are more ranks than GPUs. What does not exist is left for :func:`resolve_device`."""
+    text = "auto" if spec is None else str(spec).strip().lower()
+    if count is None:
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if text == "auto":
+        text = "cuda" if count > 0 else "cpu"
+    if text == "cuda" and count > 0:
+        return f"cuda:{int(local_rank) % count}"
+    return text
 
 
 def check_precision(precision: str | None) -> str:

@@ -17,6 +17,9 @@ the store and sends it to rank 0, which checks the store between its own units; 
 connections (rank 0's next exchange with it fails at once) and, under ``--nproc``, the watchdog sees its exit
 within 0.2 s (torchrun stops the others itself); a rank that hangs is given up after the timeout
 (PNC_PACK_DIST_TIMEOUT, default 1800 s: it must exceed the longest unit).
+
+Devices: tensors travel on the CPU; each rank moves what it receives to its own device
+(:func:`pnc_pack.devices.rank_device`: ``cuda:LOCAL_RANK % count`` for ``--device cuda``, the GPU named by ``cuda:N``).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from pnc_pack.errors import BuildError, PncError, RankError, UsageError
 ENV_THREADS = "PNC_PACK_THREADS"  # intra-op threads of every rank (the serial build's count)
 ENV_TIMEOUT = "PNC_PACK_DIST_TIMEOUT"  # seconds a rank waits for another before giving up
 ENV_INIT = "PNC_PACK_DIST_INIT"  # init_method of the workers ``--nproc`` starts (a file:// rendezvous)
-ENV_FAIL = "PNC_PACK_TEST_FAIL"  # tests: "RANK:raise" or "RANK:exit" makes that rank fail at its first unit
+ENV_FAIL = "PNC_PACK_TEST_FAIL"  # tests: "RANK:raise" or "RANK:exit" makes that rank fail at its next unit
 DEFAULT_TIMEOUT = 1800.0
 
 _ACTIVE: ContextVar = ContextVar("pnc_pack_distributed", default=None)
@@ -93,8 +96,9 @@ def assign(costs: list[float], world: int) -> list[list[int]]:
     return plan
 
 
-def _fail_if_asked(rank: int) -> None:
-    want, _, mode = os.environ.get(ENV_FAIL, "").partition(":")
+def _fail_if_asked(rank: int, spec: str | None = None) -> None:
+    """Tests: fail as ENV_FAIL asks, in this process's environment or as rank 0's was when it sent the units."""
+    want, _, mode = (spec or os.environ.get(ENV_FAIL, "")).partition(":")
     if want.strip() == str(rank):
         if mode == "exit":
             os._exit(3)
@@ -173,22 +177,22 @@ def _branch_in(p, cfg, R: int, t: dict):
         br = S.fresh_branch(p, R, cfg)
     br.adapter.load_state_dict({k[8:]: v for k, v in t.items() if k.startswith("adapter/")})
     br.head.load_state_dict({k[5:]: v for k, v in t.items() if k.startswith("head/")})
-    br.scores = {n: t[f"scores/{n}"].requires_grad_(True) for n in br.scores}
+    br.scores = {n: t[f"scores/{n}"].to(s.device).requires_grad_(True) for n, s in br.scores.items()}
     br.adapter.eval()
     return br
 
 
 # -- the three kinds of unit: what a rank receives, and one unit's work ----------------------------------------------
-def _positions_setup(meta: dict, t: dict):
+def _positions_setup(meta: dict, t: dict, dev: str):
     from pnc_pack.builder import search as S
     from pnc_pack.builder.config import BuildConfig
 
     values = {}
     for f in fields(S.Problem):
         if f.name in meta["models"]:
-            values[f.name] = _model_in(f.name, meta["models"][f.name], t)
+            values[f.name] = _model_in(f.name, meta["models"][f.name], t).to(dev)
         elif f.name in meta["tensors"]:
-            values[f.name] = t[f.name]
+            values[f.name] = t[f.name].to(dev)
         else:
             values[f.name] = meta["plain"][f.name]
     return SimpleNamespace(p=S.Problem(**values), cfg=BuildConfig.from_dict(meta["cfg"]), seed=meta["seed"],
@@ -202,13 +206,14 @@ def _positions_unit(ctx, R: int):
     return br, rep, (torch.get_rng_state() if R == ctx.last else None)
 
 
-def _modules_setup(meta: dict, t: dict):
+def _modules_setup(meta: dict, t: dict, dev: str):
     from pnc_pack.builder.config import BuildConfig
 
     datasets = {int(i): _dataset_in(f"data{i}", d, t) for i, d in meta["datasets"].items()}
     ev = None if meta["eval"] is None else _dataset_in("eval", meta["eval"], t)
     return SimpleNamespace(target=_spec_in(meta["target"]), jobs=meta["jobs"], datasets=datasets, eval=ev,
-                           cfg=BuildConfig.from_dict(meta["cfg"]), seed=meta["seed"], extra=meta.get("extra", {}))
+                           cfg=BuildConfig.from_dict(meta["cfg"]), seed=meta["seed"],
+                           extra={**meta.get("extra", {}), "device": dev})
 
 
 def _modules_unit(ctx, i: int):
@@ -221,14 +226,14 @@ def _modules_unit(ctx, i: int):
     return codec.dumps(delta)
 
 
-def _candidates_setup(meta: dict, t: dict):
+def _candidates_setup(meta: dict, t: dict, dev: str):
     from pnc_pack.builder.config import BuildConfig
     from pnc_pack.builder.select import Shared
 
-    targets = {n: (t[f"theta/{n}"], r2) for n, r2 in meta["r2"].items()}
-    sh = Shared(t["X"], t["X_all"], t["y_all"], t["b"], BuildConfig.from_dict(meta["cfg"]), meta["variants"],
-                meta["target_labels"], targets)
-    models = {int(i): (_model_in(f"model{i}", c["model"], t), SimpleNamespace(arch=c["arch"], labels=c["labels"]),
+    targets = {n: (t[f"theta/{n}"].to(dev), r2) for n, r2 in meta["r2"].items()}
+    sh = Shared(t["X"].to(dev), t["X_all"], t["y_all"], t["b"].to(dev), BuildConfig.from_dict(meta["cfg"]),
+                meta["variants"], meta["target_labels"], targets)  # D_t stays on the CPU, as on rank 0
+    models = {int(i): (_model_in(f"model{i}", c["model"], t).to(dev), SimpleNamespace(arch=c["arch"], labels=c["labels"]),
                        c["spec"]) for i, c in meta["candidates"].items()}
     return SimpleNamespace(shared=sh, models=models)
 
@@ -313,15 +318,20 @@ class Link:
 class Driver:
     """Rank 0's side: the three loops of the builder, spread over the ranks."""
 
-    def __init__(self, link: Link):
-        self.link = link
+    def __init__(self, link: Link, device: str | None = None):
+        self.link, self.device = link, device  # the build's --device (None: from rank 0's tensors)
 
-    def _phase(self, op: str, costs: list[float], job, own):
-        """Send each rank ``job(units)`` (meta, tensors), run ``own(units)`` here, return {unit: (meta, tensors)}."""
+    def _spec(self, here: torch.device) -> str:
+        return self.device if self.device is not None else here.type
+
+    def _phase(self, op: str, costs: list[float], job, own, device: str | None):
+        """Send each rank ``job(units)`` (meta, tensors), run ``own(units)`` here, return {unit: (meta, tensors)}.
+        ``device``: the --device spec each rank maps to its own device (``rank_device``)."""
         plan = assign(costs, self.link.world)
         for r in range(1, self.link.world):
             meta, tensors = job(plan[r])
-            self.link.send(pack({"op": op, "units": plan[r], **meta}, tensors), r)
+            head = {"op": op, "units": plan[r], "device": device, "fail": os.environ.get(ENV_FAIL), **meta}
+            self.link.send(pack(head, tensors), r)
         token = _ACTIVE.set(None)  # this rank's own units run the serial loops
         try:
             for u in plan[0]:
@@ -368,7 +378,7 @@ class Driver:
 
         costs = [S.source_position(R, p.target.num_blocks, p.source.num_blocks) for R in positions]
         costs = [p.source.num_blocks - c + 1.0 for c in costs]  # blocks of the source trained through
-        got = self._phase("positions", costs, lambda units: (meta, tensors), own)
+        got = self._phase("positions", costs, lambda units: (meta, tensors), own, self._spec(p.x_tr.device))
         for i, (m, t) in got.items():
             R = positions[i]
             report[R] = m["report"]
@@ -422,7 +432,7 @@ class Driver:
             folder = resolve(src)[0]
             return float(sum(f.stat().st_size for f in folder.glob("*.safetensors")) or 1)
 
-        got = self._phase("modules", [cost(src) for src, _, _ in jobs], job, own)
+        got = self._phase("modules", [cost(src) for src, _, _ in jobs], job, own, extra.get("device", self.device))
         for u, (_, t) in got.items():
             deltas[u] = codec.loads(t["delta"].numpy().tobytes())
         return [deltas[u] for u in range(len(jobs))]
@@ -450,7 +460,7 @@ class Driver:
             out[u] = score_candidate(shared, names[u], *models[u])
 
         costs = [float(sum(q.numel() for q in m.parameters())) for m, _ in models]
-        for u, (m, _) in self._phase("candidates", costs, job, own).items():
+        for u, (m, _) in self._phase("candidates", costs, job, own, self._spec(shared.X.device)).items():
             out[u] = (m["acc"], {n: (s, d) for n, (s, d) in m["per"].items()})
         return [out[u] for u in range(len(models))]
 
@@ -460,10 +470,12 @@ _SETUP = {"positions": _positions_setup, "modules": _modules_setup, "candidates"
 
 def _run_units(op: str, meta: dict, t: dict, rank: int) -> tuple[list, dict]:
     """A worker's share of one phase: (one JSON result per unit, tensors named UNIT/NAME)."""
-    ctx = _SETUP[op](meta, t)
+    from pnc_pack.devices import rank_device
+
+    ctx = _SETUP[op](meta, t, rank_device(meta.get("device"), int(os.environ.get("LOCAL_RANK", rank))))
     results, tensors = [], {}
     for u in meta["units"]:
-        _fail_if_asked(rank)
+        _fail_if_asked(rank, meta.get("fail"))
         if op == "positions":
             m, out = _branch_out(*_positions_unit(ctx, meta["positions"][u]))
         elif op == "modules":
@@ -515,11 +527,12 @@ def serve(link: Link) -> int:
 class Session:
     """This process's place in a distributed build: ``rank``, ``world``; rank 0 drives, the others ``serve``."""
 
-    def __init__(self, rank: int, world: int, timeout: float, children: dict | None = None, tmp: str | None = None):
+    def __init__(self, rank: int, world: int, timeout: float, children: dict | None = None, tmp: str | None = None,
+                 device: str | None = None):
         self.rank, self.world, self.timeout = rank, world, timeout
         self.link = Link(rank, world, timeout, children)
         self.children, self.tmp = children or {}, tmp
-        self.driver = Driver(self.link) if rank == 0 else None
+        self.driver = Driver(self.link, device) if rank == 0 else None
         self.finished = False
         self.dead: tuple[int, int] | None = None
         self._stop = threading.Event()
@@ -647,10 +660,13 @@ class session:  # noqa: N801 - used as a context manager, like open()
     builder's loops spread over the ranks) and the others call ``s.serve()``. Under torchrun (WORLD_SIZE > 1) the
     ranks come from its environment; else ``nproc`` > 1 starts nproc - 1 local workers (gloo, a file rendezvous).
     ``explicit``: the block ends the build with ``s.finish()``; leaving it without is a failure (for click, whose
-    resources are closed without the exception)."""
+    resources are closed without the exception). ``device``: the build's --device; each rank other than 0 runs its
+    units on ``devices.rank_device(device, LOCAL_RANK)``: its own GPU under ``cuda``/``auto``, the one named by
+    ``cuda:N``, else the CPU (None: the type of device rank 0's tensors are on)."""
 
-    def __init__(self, nproc: int | None = None, timeout: float | None = None, explicit: bool = False):
-        self.nproc, self.timeout, self.explicit = nproc, timeout, explicit
+    def __init__(self, nproc: int | None = None, timeout: float | None = None, explicit: bool = False,
+                 device: str | None = None):
+        self.nproc, self.timeout, self.explicit, self.device = nproc, timeout, explicit, device
         self.sess: Session | None = None
         self.token = None
 
@@ -663,7 +679,7 @@ class session:  # noqa: N801 - used as a context manager, like open()
                 raise UsageError("--nproc starts local workers; under torchrun the ranks are torchrun's: drop --nproc")
             rank = int(os.environ["RANK"])
             _init(os.environ.get(ENV_INIT, "env://"), rank, world, timeout)
-            self.sess = Session(rank, world, timeout)
+            self.sess = Session(rank, world, timeout, device=self.device)
         elif self.nproc is not None and self.nproc > 1:
             children, init, tmp = _start_workers(self.nproc, timeout)
             try:
@@ -673,7 +689,7 @@ class session:  # noqa: N801 - used as a context manager, like open()
                     c.kill()
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
-            self.sess = Session(0, self.nproc, timeout, children, tmp)
+            self.sess = Session(0, self.nproc, timeout, children, tmp, device=self.device)
         else:
             return None
         if self.sess.driver is not None:
