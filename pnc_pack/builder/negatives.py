@@ -35,7 +35,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pnc_pack.builder.surrogate import perturb, random_masks
+from pnc_pack.builder.surrogate import chunk_for, perturb, random_masks
 
 
 def candidates(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -92,11 +92,12 @@ def make_negatives(x: torch.Tensor, target, source, clone_idx: list[int], *, tar
                    gen: torch.Generator, limit: int, kind: str = "transforms", n_old: int | None = None,
                    inversion_steps: int = 30, inversion_lr: float = 0.05, inversion_tv: float = 0.02,
                    inversion_copies: int = 1, novelty: Novelty | None = None,
-                   chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+                   chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(images, target class index) of the kept negatives, at most ``limit`` of them. ``kind``: typical,
     transforms, inversion or both. ``novelty``: also keep candidates the source calls a cloned class when they
     are far from the D_t anchors (see :class:`Novelty`)."""
     n_old = n_old or target.num_classes
+    chunk = chunk or chunk_for(x.device)
     if kind == "typical":
         return _keep_typical(typical_pool(x, gen), target, source, clone_idx, target_conf, source_max, limit, n_old,
                              chunk, novelty)

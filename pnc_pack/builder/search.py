@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pnc_pack.builder.config import BuildConfig
+from pnc_pack.builder.optim import make_adam
 from pnc_pack.clone.parts import Bridge, masked
 
 
@@ -78,14 +79,16 @@ FROZEN_BUDGET = {"cpu": 2 << 30, "cuda": 24 << 30}  # bytes of cached taps kept 
 
 
 @torch.no_grad()
-def freeze(p: "Problem", R: int, R_s: int, x: torch.Tensor, with_source: bool, chunk: int = 4096) -> Frozen:
+def freeze(p: "Problem", R: int, R_s: int, x: torch.Tensor, with_source: bool, chunk: int | None = None) -> Frozen:
     """The frozen activations of ``x`` (one of ``p``'s sample sets) at position R. The target's final features and
     logits are computed once per set; taps and source prefixes once per position. The same chunks and the same
     block calls as a plain forward pass, so the values are exactly those of one."""
     from pnc_pack.builder.api import source_input
+    from pnc_pack.builder.surrogate import chunk_for
     from pnc_pack.devices import compute
 
     t, s = p.target, p.source
+    chunk = chunk or chunk_for(x.device)
     key = (id(x), R, R_s if with_source else None)
     if key in p.frozen:
         return p.frozen[key]
@@ -230,7 +233,7 @@ def train(p: Problem, br: Branch, cfg: BuildConfig, steps: int, gen: torch.Gener
     groups = [{"params": br.parameters() if br.insert else list(br.head.parameters()), "lr": cfg.lr}]
     if br.scores and br.binary is None:
         groups.append({"params": list(br.scores.values()), "lr": cfg.mask_lr})
-    opt = torch.optim.Adam(groups, **({"fused": True} if dev.type == "cuda" else {}))
+    opt = make_adam(groups, dev)
     ii, jj = draw_batches(len(p.y_tr), len(p.neg_y) if fneg is not None else 0, steps, cfg.batch_size, gen)
     ii = ii.to(dev)
     jj = None if jj is None else jj.to(dev)

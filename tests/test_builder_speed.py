@@ -1,0 +1,56 @@
+"""The builder's CPU speed-ups keep every float: its own Adam against torch.optim.Adam, and LeNet-5's pooling
+without a gradient against nn.MaxPool2d (docs/devices.md, 'CPU speed')."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pnc_pack.builder.optim import Adam, make_adam
+
+
+def _params(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(7, 5, generator=g).requires_grad_(), torch.randn(5, generator=g).requires_grad_(),
+            torch.randn(3, generator=g).requires_grad_()]
+
+
+def test_adam_is_torch_adam_bit_for_bit():
+    mine, theirs = _params(0), _params(0)
+    opt_a = Adam([{"params": mine[:2], "lr": 1e-3}, {"params": mine[2:], "lr": 5e-2}])
+    opt_b = torch.optim.Adam([{"params": theirs[:2], "lr": 1e-3}, {"params": theirs[2:], "lr": 5e-2}])
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(64, 7, generator=g)
+    for step in range(60):
+        for ps, opt in ((mine, opt_a), (theirs, opt_b)):
+            h = torch.tanh(x @ ps[0]) * torch.sigmoid(ps[1])
+            loss = h.pow(2).mean() + (ps[2].sum() if step % 3 else 0)  # some steps leave a parameter without grad
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    for a, b in zip(mine, theirs):
+        assert torch.equal(a, b)
+    assert any(not torch.equal(a, b) for a, b in zip(mine, _params(0)))  # it did train
+
+
+def test_make_adam_cpu_is_the_builders_own():
+    p = [torch.zeros(2, requires_grad=True)]
+    assert isinstance(make_adam([{"params": p, "lr": 0.1}], torch.device("cpu")), Adam)
+
+
+def test_lenet_pool_without_grad_is_max_pool():
+    from pnc_pack.zoo.lenet import MaxPool2
+
+    pool, ref = MaxPool2(), nn.MaxPool2d(2)
+    g = torch.Generator().manual_seed(0)
+    for shape in ((3, 6, 28, 28), (2, 16, 11, 9)):
+        x = torch.relu(torch.randn(*shape, generator=g)).round(decimals=1)  # many ties, zeros among them
+        x[0, 0, 0, 0] = float("nan")
+        with torch.no_grad():
+            assert torch.equal(pool(x).nan_to_num(-1.0), ref(x).nan_to_num(-1.0))
+        assert pool(x).shape == ref(x).shape
+        xg = x.nan_to_num(0.0).requires_grad_()  # with a gradient: max_pool2d itself, ties routed as before
+        pool(xg).sum().backward()
+        want = xg.detach().clone().requires_grad_()
+        ref(want).sum().backward()
+        assert torch.equal(xg.grad, want.grad)
