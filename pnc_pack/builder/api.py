@@ -171,8 +171,10 @@ def train_position(p: S.Problem, cfg: BuildConfig, seed: int, R: int, progress=N
     return br, report
 
 
-def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> tuple[S.Branch, dict]:
-    """SUPP Alg. 1: R = L-1 down to 0, fresh A, F_c, M at each; R* by held-out loss; binarise; re-tune."""
+def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None,
+                  exemplars_ho=None) -> tuple[S.Branch, dict]:
+    """SUPP Alg. 1: R = L-1 down to 0, fresh A, F_c, M at each; R* by held-out loss; binarise; re-tune.
+    ``exemplars_ho``: held-out exemplar images, which then set the calibration (:mod:`pnc_pack.builder.exemplars`)."""
     L = p.target.num_blocks
     positions = list(range(L - 1, -1, -1)) if cfg.search and cfg.insert else [0]
     if cfg.positions is not None:
@@ -200,7 +202,12 @@ def search_module(p: S.Problem, cfg: BuildConfig, seed: int, progress=None) -> t
     out = {"loss_per_R": {str(r): report[r] for r in sorted(report)}, "R": best, "final_held_out": final}
     recall = cfg.recall(p.k) if cfg.uses("cal") else None
     if recall is not None and p.anchors_ho is not None and len(p.anchors_ho):
-        out["calibration"] = S.calibrate(p, br, recall)
+        if exemplars_ho is not None and len(exemplars_ho):
+            from pnc_pack.builder.exemplars import calibrate
+
+            out["calibration"] = calibrate(p, br, exemplars_ho)
+        else:
+            out["calibration"] = S.calibrate(p, br, recall)
     return br, out
 
 
@@ -258,15 +265,18 @@ def build_clone(target, source, dataset, clone_classes, *, seed: int = 0, eval_d
     tgt, tgt_cfg = load_pretrained(tgt_dir, tgt_ref)
     if isinstance(dataset, str):
         dataset = load_dataset(dataset)
-    ex = ex_record = None
+    ex = ex_record = ex_ho = None
     if exemplars is not None:  # drawn before any long work: a class with too few images fails here
         *ex, ex_record = E.draw(exemplars, list(tgt_cfg.labels), cfg.exemplars_per_class, seed, tgt.input_shape)
+        if cfg.exemplar_calibration and cfg.uses("cal"):
+            ex0, ey0, ex_ho, _ = E.split(*ex, cfg.holdout)
+            ex, ex_record = (ex0, ey0), {**ex_record, "held_out_for_calibration": int(len(ex_ho))}
     before = state_digest(src), state_digest(tgt)
     src.to(dev), tgt.to(dev)
     with devices.out_of_memory(dev), devices.deterministic(deterministic):
         torch.manual_seed(seed)
         p, info = prepare(src, tgt, src_cfg, tgt_cfg, dataset, clone_classes, cfg, seed, progress, precision, ex)
-        br, found = search_module(p, cfg, seed, progress)
+        br, found = search_module(p, cfg, seed, progress, ex_ho)
         module, head = to_module(p, br, src_ref, p.clone_idx)
         p.frozen.clear()  # the cached activations are not needed past here
     if (state_digest(src), state_digest(tgt)) != before:

@@ -44,7 +44,7 @@ NEGATIVES = ("typical", "transforms", "inversion", "both")
 OBJECTIVES = ("pnc", "paper", "paper+ce", "paper+ce+neg", "paper+ce+neg+cal")
 # Settings added after deltas were first written: ``to_dict`` (the provenance) names them only when they differ from
 # these defaults, so a build with the default settings writes the same bytes as before they existed.
-LATE = {"objective": "pnc", "insert": True, "exemplars_per_class": 0}
+LATE = {"objective": "pnc", "insert": True, "exemplars_per_class": 0, "exemplar_calibration": True}
 
 
 def _setting(default, text: str):
@@ -114,6 +114,8 @@ class BuildConfig:
                                   "frozen at its identity start, the mask from L_loc alone, only F_c trained).")
     exemplars_per_class: int = _setting(0, "Real training images per target class used as negatives, drawn from the "
                                            "exemplar data (build --exemplars SPEC; 0: data-free, the default).")
+    exemplar_calibration: bool = _setting(True, "With exemplars: a held-out share of them sets the routing calibration "
+                                                "(best weighted accuracy) instead of the fixed recall.")
 
     def __post_init__(self):
         _check_numbers(self)

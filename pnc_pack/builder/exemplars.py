@@ -78,3 +78,43 @@ def as_negatives(x: torch.Tensor, y: torch.Tensor, n_free: int, cfg, seed: int):
     copies = max(0, round(n_free / max(1, len(x))) - 1)
     gen = torch.Generator().manual_seed(int(seed) * 104729 + 29)
     return patch_masked(x, y, copies=copies, grid=cfg.grid, rate=cfg.mask_rate, gen=gen)
+
+
+def split(x: torch.Tensor, y: torch.Tensor, share: float):
+    """Per class, a ``share`` of the exemplars (at least one, when a class has two or more) held out from training
+    for the calibration: (x_train, y_train, x_held_out, y_held_out)."""
+    tr, ho = [], []
+    for c in sorted(set(y.tolist())):
+        idx = (y == c).nonzero().flatten()  # drawn at random already: the last ones are held out
+        n_ho = max(1, int(round(share * len(idx)))) if len(idx) > 1 else 0
+        tr.append(idx[:len(idx) - n_ho])
+        ho.append(idx[len(idx) - n_ho:])
+    tr, ho = torch.cat(tr), torch.cat(ho)
+    return x[tr], y[tr], x[ho], y[ho]
+
+
+@torch.no_grad()
+def calibrate(p, br, x_ho: torch.Tensor) -> dict:
+    """With held-out exemplars: the bias shift of the cloned classes that maximises the routing accuracy weighted as
+    Avg is, (n_old · share of exemplars kept by the target + k · share of held-out D_t anchors routed to a cloned
+    class) / (n_old + k); the middle of the best plateau. Replaces the fixed-recall calibration."""
+    from pnc_pack.builder import search as S
+    from pnc_pack.devices import compute
+
+    def margins(x):
+        fz = S.freeze(p, br.R, br.R_s, x, False)
+        with compute(fz.tap.device, p.precision):
+            return S.routing_margin(S.clone_logits(p, br, fz).float(), p.n_old).cpu()
+
+    new, old = margins(p.anchors_ho), margins(x_ho.to(p.anchors_ho.device))
+    cut = torch.cat([new, old]).sort().values
+    cand = torch.cat([cut[:1] - 1, (cut[1:] + cut[:-1]) / 2, cut[-1:] + 1])
+    n_old, k = p.n_old, p.k
+    acc = (k * (new[None, :] > cand[:, None]).float().mean(1)
+           + n_old * (old[None, :] <= cand[:, None]).float().mean(1)) / (n_old + k)
+    best = (acc == acc.max()).nonzero().flatten()
+    shift = float(cand[best[len(best) // 2]])
+    br.head.bias -= shift
+    return {"bias_shift": round(shift, 6), "rule": "exemplars", "held_out_exemplars": int(len(old)),
+            "held_out_recall_after": round(float((new > shift).float().mean()), 4),
+            "held_out_exemplars_kept_after": round(float((old <= shift).float().mean()), 4)}
