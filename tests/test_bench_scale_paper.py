@@ -37,7 +37,8 @@ def test_demo_passes_device_and_precision_on(monkeypatch, tmp_path):
     assert seen == {"device": "cpu", "precision": "bf16"}
 
 
-@pytest.mark.parametrize("bench, extra", [("mnist_pnc", []), ("repair", []), ("scale", ["--parts", "paper"])])
+@pytest.mark.parametrize("bench, extra", [("mnist_pnc", []), ("repair", []), ("scale", ["--parts", "paper"]),
+                                         ("paper", ["--data", "digits"])])
 def test_benchmarks_refuse_a_missing_device_before_any_work(bench, extra, capsys, monkeypatch, tmp_path):
     import importlib
 

@@ -66,7 +66,7 @@ VARIANTS = {"pnc": {}, "pnc_no_local": {"localize": False}, "pnc_no_insert": {"i
 
 
 def run(task, target_dir, source_dir, dataset, fraction, ori_set, tar_set, *, variants, steps=None, workdir=None,
-        log=print, settings=None) -> tuple[dict, dict]:
+        log=print, settings=None, device=None) -> tuple[dict, dict]:
     """({variant: score dict}, {variant: {R: held-out loss}}) for the PNC variants asked for.
 
     Each variant is ``build_clone(target, source, dataset, clone, seed, config=BuildConfig(data_fraction=fraction,
@@ -96,7 +96,7 @@ def run(task, target_dir, source_dir, dataset, fraction, ori_set, tar_set, *, va
         t0 = time.perf_counter()
         try:
             delta = build_clone(str(target_dir), str(source_dir), dataset, list(task.clone), seed=task.seed,
-                                config=cfg)
+                                config=cfg, device=device)
             dt = time.perf_counter() - t0
             data = codec.dumps(delta)
         except PncError as exc:  # a failed build is a result to report, not a reason to lose the other rows
@@ -107,7 +107,7 @@ def run(task, target_dir, source_dir, dataset, fraction, ori_set, tar_set, *, va
         if workdir is not None:
             Path(workdir).mkdir(parents=True, exist_ok=True)
             atomic_write(Path(workdir) / f"{v}.pnc", data)
-        model = ClonedNetwork.from_delta(delta, target, [source])
+        model = ClonedNetwork.from_delta(delta, target, [source]).to(device or "cpu")
         labels = output_labels(delta, t_cfg, [s_cfg])
         met = dict(delta.metrics)
         extra = {"position": met.get("R"), "source_position": met.get("R_s"), "mask_density": met.get("mask_density"),

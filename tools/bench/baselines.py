@@ -348,12 +348,13 @@ def lora(task: Task, *, epochs: int, kd: bool, lr: float = 5e-3, r: int = LORA_R
 
 
 def joint(dataset, arch: str, classes: Sequence[int], *, epochs: int, seed: int, label_smoothing: float = 0.0,
-          arch_args: dict | None = None) -> Outcome:
+          arch_args: dict | None = None, device=None) -> Outcome:
     from pnc_pack.zoo.training import train_model
 
     t0 = time.perf_counter()
     model, _cfg = train_model(arch, arch_args, dataset, list(classes), epochs=epochs, seed=seed,
-                              label_smoothing=label_smoothing)
+                              label_smoothing=label_smoothing, device=device)
+    model.to(device or "cpu")
     dt = time.perf_counter() - t0
     return Outcome(model, list(classes), state_bytes(model), "whole model (model.safetensors)", dt)
 
@@ -368,7 +369,7 @@ def pretrained_scores(task: Task, ori_set, tar_set) -> dict:
 
 def run_all(task: Task, dataset, arch: str, ori_set, tar_set, *, ft_epochs: int, joint_epochs: int,
             joint_label_smoothing: float = 0.0, methods: Sequence[str] | None = None, log=print,
-            params: dict | None = None) -> dict:
+            params: dict | None = None, device=None) -> dict:
     """Score every non-PNC method on one task; returns {method: score dict}. ``params``: {method: settings} for
     the fine-tuning rows (missing ones take :func:`tools.bench.baselines_grid.default_params`)."""
     from tools.bench.baselines_grid import TUNABLE, default_params, run_method
@@ -380,7 +381,7 @@ def run_all(task: Task, dataset, arch: str, ori_set, tar_set, *, ft_epochs: int,
     rows: dict[str, dict] = {}
     builders = {
         "joint": lambda: joint(dataset, arch, task.target_labels + task.clone, epochs=joint_epochs, seed=task.seed,
-                               label_smoothing=joint_label_smoothing, arch_args=same_args),
+                               label_smoothing=joint_label_smoothing, arch_args=same_args, device=device),
         "ensemble": lambda: direct_ensemble(task),
         **{m: (lambda m=m: run_method(task, m, {**default_params(m, ft_epochs), **(params or {}).get(m, {})}))
            for m in TUNABLE},

@@ -32,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+from tools.bench import add_device_option, device_of
 from tools.bench._table import METHOD_NAMES, METHOD_ORDER, PNC_METHODS, aggregate, judge  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +118,9 @@ def parse_args(argv):
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on this 2-core machine, "
                     "shared with other work, LeNet-5 training measured 5,055 img/s with 1 thread and 280 img/s with "
                     "2, OpenMP threads spinning against other processes; 0 = torch's own default)")
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    args.dev = device_of(ap, args)
     bad = [m for m in args.methods.split(",") if m and m not in METHOD_ORDER]
     if bad:
         ap.error(f"unknown method(s) {bad}; known: {METHOD_ORDER}")
@@ -175,7 +178,7 @@ def validation_split(dataset, size: int, seed: int):
 
 # -- zoo models ---------------------------------------------------------------------------------------------------
 def zoo_model(workdir: Path, role: str, dataset, spec: str, arch: str, classes, epochs: int, seed: int,
-              label_smoothing: float, log=print):
+              label_smoothing: float, log=print, device=None):
     """(folder, model, config, train_s): trained once, then loaded from ``workdir/role`` when settings match."""
     from pnc_pack.zoo.config import read_config
     from pnc_pack.zoo.pretrained import load_pretrained, save_pretrained
@@ -194,7 +197,7 @@ def zoo_model(workdir: Path, role: str, dataset, spec: str, arch: str, classes, 
             return folder, model, cfg, train_s
     t0 = time.perf_counter()
     model, cfg = train_model(arch, None, dataset, list(classes), epochs=epochs, seed=seed,
-                             label_smoothing=label_smoothing)
+                             label_smoothing=label_smoothing, device=device)
     train_s = round(time.perf_counter() - t0, 3)
     save_pretrained(model, cfg, folder)
     from pnc_pack.fsutil import atomic_write
@@ -214,9 +217,10 @@ def run_seed(args, dataset, seed: int, log=print) -> dict:
 
     wd = args.workdir / data_key(args) / args.arch / f"seed{seed}"
     t_dir, target, t_cfg, t_s = zoo_model(wd, "target", dataset, args.data, args.arch, args.target_classes,
-                                          args.epochs, seed, args.zoo_label_smoothing, log)
+                                          args.epochs, seed, args.zoo_label_smoothing, log, args.dev)
     s_dir, source, s_cfg, s_s = zoo_model(wd, "source", dataset, args.data, args.arch, args.source_classes,
-                                          args.epochs, seed, args.zoo_label_smoothing, log)
+                                          args.epochs, seed, args.zoo_label_smoothing, log, args.dev)
+    target, source = target.to(args.dev), source.to(args.dev)  # the data stays on the CPU, moved per batch
     shape = target.input_shape
     Xo, yo = select_classes(*dataset.test, args.target_classes)
     ori_set = (fit_to_shape(Xo, shape), yo)
@@ -231,18 +235,18 @@ def run_seed(args, dataset, seed: int, log=print) -> dict:
         Xt, yt = select_classes(*dataset.test, clone)
         tar_set = (fit_to_shape(Xt, shape), yt)
         task = B.Task(target, list(args.target_classes), source, list(args.source_classes), list(clone),
-                      fit_to_shape(Xd, shape), yd, seed)
+                      fit_to_shape(Xd, shape).to(args.dev), yd, seed)
         base = [m for m in args.methods if m not in PNC_METHODS]
         torch.manual_seed(seed)
         rows = B.run_all(task, dataset, args.arch, ori_set, tar_set, ft_epochs=args.ft_epochs,
                          joint_epochs=args.epochs, joint_label_smoothing=args.zoo_label_smoothing,
-                         methods=base, log=log, params=args.baseline_params)
+                         methods=base, log=log, params=args.baseline_params, device=args.dev)
         pnc = [m for m in args.methods if m in PNC_METHODS]
         r_search = {}
         if pnc:
             rows_p, r_search = pnc_rows.run(task, t_dir, s_dir, dataset, args.data_fraction, ori_set, tar_set,
                                             variants=pnc, steps=args.pnc_steps, workdir=wd / f"pnc-{setting}",
-                                            log=log, settings=args.pnc_set)
+                                            log=log, settings=args.pnc_set, device=args.dev)
             rows.update(rows_p)
         out["settings"][setting] = {"clone": list(clone), "dt_samples": int(len(yd)), "rows": rows,
                                     "r_search": r_search}
@@ -259,6 +263,7 @@ def seed_key(args) -> dict:
             "pnc_steps": args.pnc_steps, "zoo_label_smoothing": args.zoo_label_smoothing, "methods": args.methods,
             "pnc_config": pnc_rows.config_dict(args.data_fraction, args.pnc_steps, args.pnc_set),
             **({"baseline_params": args.baseline_params} if args.baseline_params else {}),
+            **({"device": str(args.dev)} if args.dev.type != "cpu" else {}),
             **({} if args.split == "test" else {"split": split_info(args)})}
 
 
