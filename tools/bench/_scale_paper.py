@@ -153,7 +153,8 @@ def one_run(arch, data, setting, args, dev, datasets, work: Path, deadline, log)
         return row
     row["build_s"] = round(time.perf_counter() - t0, 2)
     row["phases"] = ph.rows
-    row["peak_device_bytes"] = devices.peak_memory(dev)
+    last = devices.peak_memory(dev)  # the phase timer resets the peak per phase: the build's is their maximum
+    row["peak_device_bytes"] = None if last is None else max([last] + [p["peak_bytes"] or 0 for p in ph.rows])
     if dev.type == "cpu":
         import resource
 

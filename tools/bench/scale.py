@@ -272,8 +272,9 @@ def main(argv=None) -> int:
                     "CIFAR; reduced so that the LIME surrogate, 100 masks per anchor, fits a shared CPU)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--parts", default="random,paper_lenet,build", help="comma-separated parts to run; the others "
-                    "are kept from an existing scale.json (each part records its own command)")
-    ap.add_argument("--quick", action="store_true", help="smoke run: repeat 2, width 8, 5% data, 5 steps (the paper "
+                    "are kept from an existing scale.json (each part records its own command); 'paper' (the paper-scale "
+                    "part, its own files scale-paper[-quick].*) runs only when named")
+    ap.add_argument("--quick", action="store_true", help="smoke run: repeat 2, width 8, 5%% data, 5 steps (the paper "
                     "part: its own tiny version)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS)
