@@ -127,21 +127,27 @@ def test_results_md_renders_current_defaults_only(tmp_path):
     res["figures"] = ["paper-mnist-accuracy.png"]
     (tmp_path / "archive").mkdir()
     for name, data in (("paper-mnist", res),  # written as the bench writes them, less the figures (drawn above)
-                       ("paper-mnist-inversion", {**res, "pnc_config": {**res["pnc_config"], "negatives": "x"}}),
-                       ("paper-mnist-old", {**res, "baseline_settings": None}),  # built-in fine-tuning settings
+                       ("paper-mnist-inversion", {**res, "pnc_config": {**res["pnc_config"], "negatives": "x"},
+                                                  "table": [r for r in res["table"] if r["method"] == "pnc"]}),
+                       ("paper-mnist-val", {**res, "baseline_settings": None, "command": "VAL RUN",  # built-in
+                                            "split": {"name": "val", "size": 9, "seed": 0}}),  # fine-tuning settings
                        ("archive/paper-mnist", {**res, "command": "ARCHIVED RUN"})):
         (tmp_path / f"{name}.json").write_text(json.dumps(data))
     (tmp_path / "format.json").write_text(json.dumps({"command": "python -m tools.bench format"}))
     (tmp_path / "format.md").write_text("FORMAT TABLE\n")
     md = report.write_results_md(tmp_path, tmp_path / "RESULTS.md", draw=False).read_text()
     assert "![paper-mnist-accuracy](results/paper-mnist-accuracy.png)" in md
-    assert md.count("## Paper main table") == 1 and "## Paper main table — mnist (lenet5)" in md
+    assert md.count("## Paper main table") == 2 and "## Paper main table — mnist (lenet5)" in md
+    assert "No test-split table" not in md
     assert "## Verdict" in md and md.index("## Verdict") < md.index("## Paper main table")
     assert "a single seed [0]: no spread" in md and "| Continual + KD | lr=0.0001, epochs=1, kd_weight=10" in md
     assert "| continual_kd | lr=0.0001, epochs=1, kd_weight=10, kd_T=2 | 91.00 | 88.00 | 1 |" in md
     stale = md.split("## Not rendered")[1].split("##")[0]
-    assert "paper-mnist-inversion.json`: PNC rows not built with the builder's current defaults" in stale
-    assert "paper-mnist-old.json`: continual_kd trained with" in stale and "paper-mnist.json" not in stale
+    assert "paper-mnist-inversion.json`: pnc: not built with the builder's current defaults" in stale
+    assert "paper-mnist-val.json" not in stale and "paper-mnist.json" not in stale
+    val = md.split("## Paper main table — mnist [VALIDATION split: 9 training images, seed 0]")[1].split("\n## ")[0]
+    assert "left out, not at the current settings: continual_kd: trained with" in val and "lora: trained" in val
+    assert "| Continual + KD |" not in val and "| **PNC (full)** |" in val and "VAL RUN" in val
     assert "ARCHIVED RUN" not in md and "archive/paper" not in md
     assert "[format.md](results/format.md) | `python -m tools.bench format`" in md and "FORMAT TABLE" not in md
     cmds = md.split("## Commands")[1].split("```")[1]

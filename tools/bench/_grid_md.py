@@ -27,13 +27,15 @@ def grid_markdown(result: dict, level: int = 1) -> str:
     split = result.get("split") or {}
     cost = result.get("cost") or {}
     out = [f"{h} Baseline settings chosen on the validation split — {result['dataset']} ({result['arch']})", "",
-           f"Command: `{result['command']}`", "",
+           "Commands (a later one reuses the points an earlier one ran): "
+           + "; ".join(f"`{c}`" for c in result.get("commands") or [result.get("command")]), "",
            f"Scored on the VALIDATION split: {split.get('what', '?')}; zoo seed {result.get('seed')}, the zoo models "
            f"and D_t of `python -m tools.bench paper --split val` (validation accuracy: "
            + ", ".join(f"{r} {z.get('val_accuracy')}" for r, z in (result.get("zoo") or {}).items()) + ").", "",
            f"Criterion: {result.get('criterion')}.", "",
            f"Cost: {cost.get('points')} grid points, {cost.get('runs')} fine-tuning runs (S and M), "
-           f"{cost.get('grid_wall_s')} s wall for the grid on {cost.get('torch_threads')} torch thread "
+           f"{cost.get('grid_wall_s')} s wall for the grid ({cost.get('train_s_sum', '?')} s of it training) on "
+           f"{cost.get('torch_threads')} torch thread "
            f"(+ {cost.get('setup_wall_s')} s to load the data and train or load the zoo models); machine: "
            f"{(result.get('machine') or {}).get('nproc')} CPU cores, shared.", "",
            chosen_table(result), "",

@@ -14,23 +14,21 @@ import json
 from pathlib import Path
 
 
-def stale(result: dict, folder: Path) -> list[str]:
-    """Why a paper result is not at the current defaults (empty when it is)."""
+def stale(result: dict, folder: Path) -> dict[str, str]:
+    """{method: why its row is not at the current defaults} (empty when every row is)."""
     from pnc_pack.builder.config import BuildConfig
     from tools.bench import baselines_grid as G
-    from tools.bench.baselines_grid import chosen_settings
     from tools.bench.report import label
 
-    out = []
+    out = {}
     methods = [r["method"] for r in result.get("table", [])]
     cfg = result.get("pnc_config") or {}
-    if any(m.startswith("pnc") for m in methods):
-        default = BuildConfig(data_fraction=cfg.get("data_fraction", 0.1)).to_dict()
-        if cfg != default:
-            diff = sorted(k for k in set(default) | set(cfg) if default.get(k) != cfg.get(k))
-            out.append(f"PNC rows not built with the builder's current defaults ({label(result)}; differs in: "
-                       f"{', '.join(diff)})")
-    chosen, _ = chosen_settings(result.get("dataset", ""), result.get("arch", ""), folder)
+    default = BuildConfig(data_fraction=cfg.get("data_fraction", 0.1)).to_dict()
+    if cfg != default:
+        diff = sorted(k for k in set(default) | set(cfg) if default.get(k) != cfg.get(k))
+        why = f"not built with the builder's current defaults ({label(result)}; differs in: {', '.join(diff)})"
+        out.update({m: why for m in methods if m.startswith("pnc")})
+    chosen, _ = G.chosen_settings(result.get("dataset", ""), result.get("arch", ""), folder)
     ft = (result.get("settings") or {}).get("ft_epochs", 10)
     took = (result.get("baseline_settings") or {}).get("params") or {}
     for m in methods:
@@ -38,8 +36,18 @@ def stale(result: dict, folder: Path) -> list[str]:
             want = {**G.default_params(m, ft), **chosen.get(m, {})}
             have = took.get(m, G.default_params(m, ft))
             if have != want:
-                out.append(f"{m} trained with {have}, the current settings are {want}")
+                out[m] = f"trained with {have}, the current settings are {want}"
     return out
+
+
+def current_rows(result: dict, drop) -> dict:
+    """``result`` less the rows named in ``drop`` (table, runs, judgement)."""
+    from tools.bench._table import judge
+
+    table = [r for r in result["table"] if r["method"] not in drop]
+    runs = [{**run, "settings": {st: {**s, "rows": {m: v for m, v in s.get("rows", {}).items() if m not in drop}}
+                                 for st, s in run.get("settings", {}).items()}} for run in result.get("runs", [])]
+    return {**result, "table": table, "runs": runs, "judgement": judge(table)}
 
 
 def _load(path: Path):
@@ -69,7 +77,10 @@ def write(folder: Path, path: Path, draw: bool = True) -> Path:
         data = _load(f)
         if f.name.startswith("paper-") and isinstance(data, dict) and "table" in data:
             why = stale(data, folder)
-            (old if why else current).append((f, data, why))
+            if len(why) == len(data["table"]):
+                old.append((f, data, why))
+            else:
+                current.append((f, current_rows(data, why) if why else data, why))
         elif f.name.startswith("baselines-grid-") and isinstance(data, dict) and "chosen" in data:
             grids.append((f, data))
         else:
@@ -80,22 +91,30 @@ def write(folder: Path, path: Path, draw: bool = True) -> Path:
            "configuration (`pnc_pack/builder/config.py`), fine-tuning baselines at the settings chosen on the "
            "validation split. Earlier and variant runs are kept in `results/archive/` and are not rendered.", ""]
     if current:
-        out += ["Tables: " + " ".join(_seeds_line(d) for _, d, _ in current), ""]
+        out += ["Tables: " + " ".join(_seeds_line(d) + (" Rows left out (not at the current settings): "
+                                                         + ", ".join(sorted(w)) + "." if w else "")
+                                       for _, d, w in current), ""]
         verdicts = [v for _, d, _ in current for v in R.verdict(d)]
         if verdicts:
             out += ["## Verdict (rows that were run, against each other; the issue's goals)", ""]
             out += [f"- {v}" for v in verdicts] + [""]
-    else:
-        out += ["No paper table at the current defaults yet: run `python -m tools.bench paper` (see Commands).", ""]
+    if not any((d.get("split") or {}).get("name", "test") == "test" for _, d, _ in current):
+        out += ["**No test-split table at the current defaults yet**: `python -m tools.bench paper --data "
+                "idx:data/mnist --seeds 0,1,2` makes one (all rows, three seeds).", ""]
     sections = []
-    for f, data, _ in current:
+    for f, data, why in current:
         commands.append(data.get("command"))
-        if draw:  # figures and the table's own Markdown follow this code
-            data["figures"] = [x.name for x in R.paper_figures(data, folder, f.stem)]
-            atomic_write(f.with_suffix(".md"), R.paper_markdown(data).encode())
-        sections += [R.paper_markdown(data, level=2, fig_prefix="results/"), ""]
+        stem = f.stem + ("-current" if why else "")  # a result with rows left out keeps its own figures and .md
+        if draw:  # figures (and the table's own Markdown) follow this code
+            data["figures"] = [x.name for x in R.paper_figures(data, folder, stem)]
+            if not why:
+                atomic_write(f.with_suffix(".md"), R.paper_markdown(data).encode())
+        head, _, body = R.paper_markdown(data, level=2, fig_prefix="results/").partition("\n")
+        left = ["", f"Rows of `results/{f.name}` left out, not at the current settings: "
+                + "; ".join(f"{m}: {w}" for m, w in sorted(why.items())) + "."] if why else []
+        sections += [head, *left, body, ""]
     for f, data in grids:
-        commands.insert(0, data.get("command"))
+        commands[:0] = data.get("commands") or [data.get("command")]
         cost = data.get("cost") or {}
         sections += [f"## Baseline settings chosen on the validation split ({data['dataset']})", "",
                      f"From `results/{f.name}` (every grid point: [results/{f.stem}.md](results/{f.stem}.md)). "
@@ -105,7 +124,8 @@ def write(folder: Path, path: Path, draw: bool = True) -> Path:
     if old:
         sections += ["## Not rendered: not at the current defaults", "",
                      "Rerun them, or move them to `results/archive/`.", ""]
-        sections += [f"- `results/{f.name}`: " + "; ".join(why) + "." for f, _, why in old] + [""]
+        sections += [f"- `results/{f.name}`: " + "; ".join(f"{m}: {w}" for m, w in sorted(why.items())) + "."
+                     for f, _, why in old] + [""]
     if other:
         sections += ["## Other benchmarks (not about the paper table; each with its own report)", "",
                      "| results | command |", "|---|---|"]
