@@ -86,3 +86,33 @@ def make_delta(target_ref, source_refs, *, metrics=None, seed: int = 0):
     d = testing.make_delta(len(source_refs), seed=seed, metrics=metrics)
     return replace(d, target=target_ref,
                    modules=tuple(replace(m, source=src) for m, src in zip(d.modules, source_refs)))
+
+
+def run_readme_block(heading: str, cwd: Path, timeout: float = 600, **env_extra: str) -> subprocess.CompletedProcess:
+    """The first ```bash block of the README section ``heading``, run as written in ``cwd`` (bash -e -o pipefail)
+    against the test server started the documented way (``python -m tests.hub.server``; its port put in for the
+    README's 8080). A failing block fails the test with its output."""
+    import re
+
+    root = HERE.parents[1]
+    text = (root / "README.md").read_text()
+    section = text[text.index(heading):]
+    assert "python -m tests.hub.server --port 8080" in section
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    server = subprocess.Popen([sys.executable, "-m", "tests.hub.server", "--port", "0"], cwd=root,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        printed = [server.stdout.readline().strip() for _ in range(2)]
+        endpoint = printed[0].removeprefix("export HF_ENDPOINT=")
+        assert printed[0].startswith("export HF_ENDPOINT=http://127.0.0.1:") and printed[1].startswith("export HF_TOKEN=")
+        assert printed[1].removeprefix("export ") in block  # the token the README exports is the server's
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               "HF_HOME": str(cwd / "hf-home"), "PNC_PACK_QUIET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", **env_extra}
+        env.pop("HF_HUB_OFFLINE", None)
+        r = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block.replace("http://127.0.0.1:8080", endpoint)],
+                           cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return r

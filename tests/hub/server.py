@@ -10,6 +10,8 @@ exactly the routes the client uses for what pnc-pack does (see /work/shared/ENVI
 - ``GET /api/models/{id}[/revision/{rev}]`` (sha, siblings, lastModified, private)
 - ``GET /api/models/{id}/tree/{rev}[/path]``, ``POST /api/models/{id}/paths-info/{rev}``
 - ``POST /api/models/{id}/branch/{branch}``, ``POST /api/models/{id}/tag/{rev}``, ``GET /api/models/{id}/refs``
+- the same ``/api/datasets/...`` routes for dataset repos (held as ``datasets/ORG/NAME``; create with
+  ``type: dataset``) and ``/datasets/{id}/resolve/...``
 - ``HEAD``/``GET /{id}/resolve/{rev}/{path}`` with ``ETag`` (the git blob sha1, as the Hub sends for regular
   files), ``X-Repo-Commit`` and ``Content-Length``; 404s carry ``X-Error-Code`` ``RepoNotFound`` /
   ``RevisionNotFound`` / ``EntryNotFound`` like the Hub.
@@ -249,8 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._create_repo(json.loads(body or b"{}"))
         if parts[:2] == ["api", "validate-yaml"] and method == "POST":
             return self._validate_yaml(json.loads(body or b"{}"))
-        if parts[:2] == ["api", "models"] and len(parts) >= 4:
-            repo_id = f"{parts[2]}/{parts[3]}"
+        if parts[:2] in (["api", "models"], ["api", "datasets"]) and len(parts) >= 4:
+            repo_id = ("datasets/" if parts[1] == "datasets" else "") + f"{parts[2]}/{parts[3]}"
             rest = parts[4:]
             if not rest and method == "GET":
                 repo = self._repo(repo_id)
@@ -289,6 +291,8 @@ class _Handler(BaseHTTPRequestHandler):
                              for n, s in sorted(repo.tags.items())],
                     "converts": [],
                 })
+        if len(parts) >= 6 and parts[0] == "datasets" and parts[3] == "resolve" and method in ("GET", "HEAD"):
+            return self._resolve(f"datasets/{parts[1]}/{parts[2]}", parts[4], "/".join(parts[5:]), method)
         if len(parts) >= 5 and parts[2] == "resolve" and method in ("GET", "HEAD"):
             return self._resolve(f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:]), method)
         raise HttpError(404, f"no route {method} {self.path}")
@@ -300,9 +304,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not name:
             raise HttpError(400, "missing name")
         repo_id = f"{org}/{name}" if org else f"user/{name}"
+        kind = payload.get("type") or "model"
+        if kind not in ("model", "dataset"):
+            raise HttpError(400, "this fake hub only holds model and dataset repos")
+        if kind == "dataset":  # kept apart from the models as "datasets/ORG/NAME", as the Hub's URLs do
+            repo_id = f"datasets/{repo_id}"
         url = f"{hub.url}/{repo_id}"
-        if (payload.get("type") or "model") != "model":
-            raise HttpError(400, "this fake hub only holds model repos")
         if repo_id in hub.repos:
             raise HttpError(409, "You already created this model repo", body={
                 "error": "You already created this model repo", "url": url})

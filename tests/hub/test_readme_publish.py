@@ -4,41 +4,16 @@ only the server's port put in for the README's 8080."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.hub.hub_helpers import run_readme_block
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _block() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Publishing on the Hub"):]
-    assert "python -m tests.hub.server --port 8080" in section
-    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
-
-
 def test_readme_publishing_path(tmp_path):
-    server = subprocess.Popen([sys.executable, "-m", "tests.hub.server", "--port", "0"], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        printed = [server.stdout.readline().strip() for _ in range(2)]
-        endpoint = printed[0].removeprefix("export HF_ENDPOINT=")
-        assert printed[0].startswith("export HF_ENDPOINT=http://127.0.0.1:") and printed[1].startswith("export HF_TOKEN=")
-        block = _block()
-        assert printed[1].removeprefix("export ") in block  # the token the README exports is the server's
-        script = block.replace("http://127.0.0.1:8080", endpoint)
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               "HF_HOME": str(tmp_path / "hf-home"), "PNC_PACK_QUIET": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-        env.pop("HF_HUB_OFFLINE", None)
-        r = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                           text=True, timeout=300)
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    r = run_readme_block("## Publishing on the Hub", tmp_path, timeout=300)
     shas = [line for line in r.stdout.splitlines() if re.fullmatch(r"[0-9a-f]{40}", line)]
     assert len(shas) == 3  # zoo push twice, push once
     assert "Ori" in r.stdout and "Avg" in r.stdout  # apply --eval-data from the Hub alone
