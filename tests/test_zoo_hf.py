@@ -170,7 +170,13 @@ def _corpus():
              ("pp-std-zero", ok, {**pp, "image_std": [0, 1, 1]}, "ArchitectureError"),
              ("pp-mean-str", ok, {**pp, "image_mean": "/etc/passwd"}, "ArchitectureError"),
              ("pp-oversized", ok, {**pp, "processor_class": "y" * 100_000}, "FormatError"),
-             ("pp-missing", ok, None, "ModelNotFoundError")]
+             ("pp-missing", ok, None, "ModelNotFoundError"),
+             ("remote-code", {**ok, "trust_remote_code": True}, pp, "ArchitectureError"),
+             ("pp-resample-path", ok, {**pp, "resample": "../../evil"}, "ArchitectureError"),
+             ("pp-include-top-str", ok, {**pp, "include_top": "os.system"}, "ArchitectureError"),
+             ("pp-type-module", ok, {**pp, "feature_extractor_type": "transformers.ConvNextImageProcessor"},
+              "ArchitectureError"),
+             ("pp-pil-backend", ok, {**pp, "image_processor_type": "ConvNextImageProcessorPil"}, "accepted")]
     return cases
 
 

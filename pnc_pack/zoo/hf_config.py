@@ -229,7 +229,7 @@ def preprocessing_args(pp: Mapping, where: str = PREPROCESSOR_FILE) -> dict[str,
     check_forbidden(pp, where)
     for key in ("image_processor_type", "feature_extractor_type"):
         v = pp.get(key)
-        if v is not None and (not isinstance(v, str) or v.removesuffix("Fast") not in _PROCESSORS):
+        if v is not None and (not isinstance(v, str) or v.removesuffix("Fast").removesuffix("Pil") not in _PROCESSORS):
             raise _err(where, f"{key} {repr(v)[:80]} is not one of the known image processors "
                               f"({', '.join(_PROCESSORS)})")
     size = pp.get("size", {"height": 224, "width": 224})
