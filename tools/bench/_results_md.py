@@ -57,6 +57,14 @@ def _load(path: Path):
         return None
 
 
+def not_run(result: dict) -> list[str]:
+    """The rows of the paper table this run did not have (names)."""
+    from tools.bench._table import METHOD_NAMES, METHOD_ORDER
+
+    ran = set((result.get("settings") or {}).get("methods") or [r["method"] for r in result.get("table", [])])
+    return [METHOD_NAMES[m] for m in METHOD_ORDER if m not in ran]
+
+
 def _seeds_line(result: dict) -> str:
     done = result.get("seeds_done", result.get("seeds", []))
     split = (result.get("split") or {}).get("name", "test")
@@ -112,6 +120,9 @@ def write(folder: Path, path: Path, draw: bool = True) -> Path:
         head, _, body = R.paper_markdown(data, level=2, fig_prefix="results/").partition("\n")
         left = ["", f"Rows of `results/{f.name}` left out, not at the current settings: "
                 + "; ".join(f"{m}: {w}" for m, w in sorted(why.items())) + "."] if why else []
+        if not_run(data):
+            left += ["", "Not run in this run, so not in this table (and no verdict about them): "
+                     + ", ".join(not_run(data)) + "."]
         sections += [head, *left, body, ""]
     for f, data in grids:
         commands[:0] = data.get("commands") or [data.get("command")]
