@@ -132,4 +132,4 @@ def test_aggregate_and_judge():
 def test_results_md_lists_other_benchmarks(tmp_path):
     (tmp_path / "scale.json").write_text(json.dumps({"command": "python -m tools.bench scale", "rows": [{"n": 1}]}))
     text = report.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
-    assert "| [scale.json](results/scale.json) | `python -m tools.bench scale` |" in text and "No paper table at the current" in text
+    assert "| [scale.json](results/scale.json) | `python -m tools.bench scale` |" in text and "No test-split table at the current defaults" in text
