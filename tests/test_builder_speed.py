@@ -54,3 +54,22 @@ def test_lenet_pool_without_grad_is_max_pool():
         want = xg.detach().clone().requires_grad_()
         ref(want).sum().backward()
         assert torch.equal(xg.grad, want.grad)
+
+
+def test_speed_bench_phases_nest_and_merge():
+    import types
+
+    from tools.bench.speed import _merge, _Phases
+
+    mod = types.SimpleNamespace()
+    mod.inner = lambda: 1
+    mod.outer = lambda: mod.inner() + 1
+    ph = _Phases()
+    ph.wrap(mod, "outer", lambda: "outer")
+    ph.wrap(mod, "inner", lambda: "inner")
+    ph.wrap(mod, "missing", lambda: "never")  # a name the builder no longer has is skipped
+    assert mod.outer() == 2 and mod.inner() == 1 and mod.inner() == 1
+    ph.restore()
+    assert [r["phase"] for r in ph.rows] == ["outer", "inner", "inner"]  # inner inside outer is outer's
+    assert [r["phase"] for r in _merge(ph.rows)] == ["outer", "inner"]
+    assert not hasattr(mod, "missing") and mod.outer() == 2 and len(ph.rows) == 3  # restored: no more rows
