@@ -48,6 +48,26 @@ def draw(path, out: dict) -> None:
     plt.close(fig)
 
 
+def render(out: dict, name: str = "exemplars") -> None:
+    """results/NAME.md and NAME.png from ``out`` (also from a partial NAME.json: ``render(json.load(...))``)."""
+    draw(RESULTS / f"{name}.png", out)
+    split, secs = out["split"], out.get("seconds", "unfinished run:")
+    lines = [f"# Exemplars of the target's classes: M clone {out['clone']} against N, VALIDATION split", "",
+             f"Command: `{out['command']}` ({secs} s, one seed ({out['seed']}), on the shared 2-core machine). Split: "
+             f"{split['size']} training images drawn with seed {split['seed']}; models, D_t and exemplars come from "
+             f"the other training images; the test split is not loaded. Figure: `{name}.png`. Calibration from "
+             f"held-out exemplars: {out['exemplar_calibration']}.",
+             "", "| data | N per class | OriM | TarM | AvgM | R | negatives (of them exemplar copies) | build s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for data, d in out["datasets"].items():
+        for r in d["rows"]:
+            lines.append(f"| {data} | {r['n'] or '0 (data-free)'} | {100 * r['ori']:.2f} | {100 * r['tar']:.2f} | "
+                         f"{100 * r['avg']:.2f} | {r['R']} | {r['negatives']} ({r['negatives_exemplars']}) | "
+                         f"{r['build_s']} |")
+    write_result(name, out, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main(argv):
     ap = argparse.ArgumentParser(prog="python -m tools.bench exemplars")
     ap.add_argument("--data", default="idx:data/fashion-mnist,idx:data/mnist")
@@ -96,20 +116,6 @@ def main(argv):
                   f"(R={m['R']}, {row['build_s']} s)", flush=True)
             write_result(name, out)  # partial results survive an interrupted run
     out["seconds"] = round(time.perf_counter() - t0, 1)
-    draw(RESULTS / f"{name}.png", out)
-    lines = [f"# Exemplars of the target's classes: M clone {clone} against N, VALIDATION split", "",
-             f"Command: `{out['command']}` ({out['seconds']} s, one seed ({args.seed}), on the shared 2-core "
-             f"machine). Split: {args.val_size} training images drawn with seed {args.val_seed}; models, D_t and "
-             "exemplars come from the other training images; the test split is not loaded. Figure: "
-             f"`{name}.png`. Calibration from held-out exemplars: {out['exemplar_calibration']}.",
-             "", "| data | N per class | OriM | TarM | AvgM | R | negatives (of them exemplar copies) | build s |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, d in out["datasets"].items():
-        for r in d["rows"]:
-            lines.append(f"| {name} | {r['n'] or '0 (data-free)'} | {100 * r['ori']:.2f} | {100 * r['tar']:.2f} | "
-                         f"{100 * r['avg']:.2f} | {r['R']} | {r['negatives']} ({r['negatives_exemplars']}) | "
-                         f"{r['build_s']} |")
-    write_result(name, out, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    render(out, name)
     print(json.dumps({k: v for k, v in out.items() if k != "datasets"}))
     return 0
