@@ -46,6 +46,12 @@ def _loopback_only(monkeypatch, tmp_path):
     import huggingface_hub.constants as hfc
 
     monkeypatch.setattr(hfc, "HF_HUB_OFFLINE", False)  # a developer's HF_HUB_OFFLINE=1 must not leak in
+    # huggingface_hub read HF_ENDPOINT once, at its import (under xdist, in another test file, before this fixture
+    # ran); its user-agent code fetches ENDPOINT/api/agent-harnesses with it. Point it at the dead port as if it had
+    # been imported here; the URL template moves with it (hf_hub_url swaps ENDPOINT for the endpoint it is given).
+    monkeypatch.setattr(hfc, "ENDPOINT", DEAD_ENDPOINT)
+    monkeypatch.setattr(hfc, "HUGGINGFACE_CO_URL_TEMPLATE", DEAD_ENDPOINT + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(hfc, "AGENT_HARNESSES_PATH", str(tmp_path / "hf-home-default" / ".agent_harnesses.json"))
 
 
 @pytest.fixture
