@@ -177,8 +177,12 @@ def op_sign(dest, i):
 def op_export(dest, i):
     write_chunks(dest, X if i % 2 == 0 else Y)
 
+# imported once here, as the other operations' modules are: a forked child then spends its time pulling, not
+# importing (huggingface_hub's import is most of a first pull's second); importing starts no thread
+import huggingface_hub.errors, huggingface_hub.file_download, huggingface_hub.utils
+from pnc_pack.hub import pull
+
 def op_pull(dest, i):
-    from pnc_pack.hub import pull
     pull("hf://" + cfg["repo"] + "@" + cfg["commits"][i % 2], output=dest)
 
 OPS = {"save": op_save, "sign": op_sign, "export": op_export, "pull": op_pull}
