@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
@@ -17,17 +19,43 @@ def digits():
     return load_dataset("digits")
 
 
+@contextlib.contextmanager
+def _once(tmp_path_factory, worker_id, name):
+    """A folder for a session fixture's files, made once for every xdist worker (the pytest-xdist docs' pattern: a
+    file lock in the workers' shared base temp): yields (folder, whether to make them); the others wait, then read.
+    One process, or no filelock: a folder of its own, always made. Made here or read, they are the same bytes: the
+    builds are deterministic on the CPU (test_devices.py pins ``built``)."""
+    try:
+        from filelock import FileLock
+    except ImportError:  # huggingface_hub brings it; without it every worker makes its own
+        FileLock = None
+    if worker_id == "master" or FileLock is None:
+        yield tmp_path_factory.mktemp(name), True
+        return
+    root = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    with FileLock(str(root) + ".lock"):
+        done = root / ".done"
+        make = not done.exists()
+        if make:
+            root.mkdir(exist_ok=True)
+        yield root, make
+        if make:
+            done.touch()
+
+
 @pytest.fixture(scope="session")
-def zoo(tmp_path_factory, digits):
-    """Folders of a LeNet-5 target trained on digits 0-4 and a source on 5-9."""
+def zoo(tmp_path_factory, digits, worker_id):
+    """Folders of a LeNet-5 target trained on digits 0-4 and a source on 5-9 (trained once for all workers)."""
     from pnc_pack.zoo.pretrained import save_pretrained
     from pnc_pack.zoo.training import train_model
 
-    root = tmp_path_factory.mktemp("zoo")
     out = {}
-    for name, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
-        model, config = train_model("lenet5", None, digits, classes, epochs=4, seed=0)
-        out[name] = save_pretrained(model, config, root / name)
+    with _once(tmp_path_factory, worker_id, "zoo") as (root, make):
+        for name, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
+            out[name] = root / name
+            if make:
+                model, config = train_model("lenet5", None, digits, classes, epochs=4, seed=0)
+                save_pretrained(model, config, root / name)
     return out
 
 
@@ -39,18 +67,27 @@ PLUMBING = dict(FAST, steps=2, retune_steps=1, masks_per_anchor=5, data_fraction
 
 
 @pytest.fixture(scope="session")
-def built(zoo, digits):
-    """A clone delta of digits 5 and 6 into the 0-4 target, built fast."""
+def built(zoo, digits, tmp_path_factory, worker_id):
+    """A clone delta of digits 5 and 6 into the 0-4 target, built fast (once for all workers, read back from its
+    file by every one, the builder's too)."""
     from pnc_pack.builder import build_clone
+    from pnc_pack.format import codec
 
-    return build_clone(zoo["target"], zoo["source"], digits, CLONE, seed=0, eval_data=digits, **FAST)
+    with _once(tmp_path_factory, worker_id, "built") as (root, make):
+        if make:
+            codec.save(build_clone(zoo["target"], zoo["source"], digits, CLONE, seed=0, eval_data=digits, **FAST),
+                       root / "built.pncd")
+        return codec.load(root / "built.pncd")
 
 
 @pytest.fixture(scope="session")
-def source2(tmp_path_factory, digits):
+def source2(tmp_path_factory, digits, worker_id):
     """A LeNet-5 source on digits 7-9 (the ``zoo`` source has 5-9, the target 0-4), for the multi-source tests."""
     from pnc_pack.zoo.pretrained import save_pretrained
     from pnc_pack.zoo.training import train_model
 
-    model, config = train_model("lenet5", None, digits, [7, 8, 9], epochs=3, seed=1)
-    return save_pretrained(model, config, tmp_path_factory.mktemp("zoo2") / "source2")
+    with _once(tmp_path_factory, worker_id, "zoo2") as (root, make):
+        if make:
+            model, config = train_model("lenet5", None, digits, [7, 8, 9], epochs=3, seed=1)
+            save_pretrained(model, config, root / "source2")
+    return root / "source2"
