@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from pnc_pack.builder import build_clone
-from pnc_pack.builder.distributed import ENV_FAIL, assign, pack, session, unpack
+from pnc_pack.builder.dist_messages import pack, unpack
+from pnc_pack.builder.dist_session import session
+from pnc_pack.builder.distributed import ENV_FAIL, assign
 from pnc_pack.builder.multi import build_multi
 from pnc_pack.builder.select import build_selected
 from pnc_pack.devices import rank_device

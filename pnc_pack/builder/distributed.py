@@ -12,6 +12,10 @@ with (seed, R)), and after the positions rank 0 takes the global RNG state the l
 loop would, for the re-tune and calibration. Intra-op thread counts change float sums, so every rank uses the
 serial build's count (PNC_PACK_THREADS, else the launching process's; see cli/_dist.py for torchrun's).
 
+Rooms: this module is the protocol (the units, :class:`Link`, :class:`Driver` on rank 0, :func:`serve` on the
+others); :mod:`~pnc_pack.builder.dist_messages` the messages; :mod:`~pnc_pack.builder.dist_session` the ranks'
+start and end (torchrun's, or ``--nproc`` workers).
+
 Failures (RankError names the rank and the cause; rank 0 writes nothing): a rank that raises posts its error in
 the store and sends it to rank 0, which checks the store between its own units; a rank that dies breaks its
 connections (rank 0's next exchange with it fails at once) and, under ``--nproc``, the watchdog sees its exit
@@ -24,66 +28,37 @@ Devices: tensors travel on the CPU; each rank moves what it receives to its own 
 
 from __future__ import annotations
 
-import _thread
 import json
 import os
-import shutil
-import struct
 import subprocess
-import sys
-import tempfile
-import threading
-import time
 from contextvars import ContextVar
 from dataclasses import fields, replace
-from datetime import timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 
-from pnc_pack.errors import BuildError, PncError, RankError, UsageError
+from pnc_pack.builder.dist_messages import (
+    branch_in,
+    branch_out,
+    dataset_in,
+    dataset_out,
+    model_in,
+    model_out,
+    pack,
+    spec_in,
+    spec_out,
+    unpack,
+)
+from pnc_pack.errors import PncError, RankError
 
-ENV_THREADS = "PNC_PACK_THREADS"  # intra-op threads of every rank (the serial build's count)
-ENV_TIMEOUT = "PNC_PACK_DIST_TIMEOUT"  # seconds a rank waits for another before giving up
-ENV_INIT = "PNC_PACK_DIST_INIT"  # init_method of the workers ``--nproc`` starts (a file:// rendezvous)
 ENV_FAIL = "PNC_PACK_TEST_FAIL"  # tests: "RANK:raise" or "RANK:exit" makes that rank fail at its next unit
-DEFAULT_TIMEOUT = 1800.0
 
-_ACTIVE: ContextVar = ContextVar("pnc_pack_distributed", default=None)
+ACTIVE: ContextVar = ContextVar("pnc_pack_distributed", default=None)  # set by dist_session on rank 0
 
 
 def active():
     """The :class:`Driver` of the distributed build running on this rank 0, or None (the serial loops run)."""
-    return _ACTIVE.get()
-
-
-# -- messages: a JSON header and raw tensor bytes in one uint8 tensor --------------------------------------------
-_DTYPES = {str(d).removeprefix("torch."): d for d in (torch.float32, torch.float64, torch.float16, torch.bfloat16,
-                                                       torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8,
-                                                       torch.bool)}
-
-
-def pack(meta: dict, tensors: dict | None = None) -> torch.Tensor:
-    entries, chunks, off = [], [], 0
-    for name, t in (tensors or {}).items():
-        t = t.detach().to("cpu").contiguous()
-        raw = t.reshape(-1).view(torch.uint8) if t.numel() else torch.empty(0, dtype=torch.uint8)
-        entries.append([name, str(t.dtype).removeprefix("torch."), list(t.shape), off, int(raw.numel())])
-        chunks.append(raw)
-        off += int(raw.numel())
-    head = json.dumps({"meta": meta, "tensors": entries}).encode()
-    first = torch.frombuffer(bytearray(struct.pack("<Q", len(head)) + head), dtype=torch.uint8)
-    return torch.cat([first, *chunks])
-
-
-def unpack(blob: torch.Tensor) -> tuple[dict, dict]:
-    n = struct.unpack("<Q", blob[:8].numpy().tobytes())[0]
-    head = json.loads(blob[8:8 + n].numpy().tobytes())
-    data, out = blob[8 + n:], {}
-    for name, dtype, shape, off, size in head["tensors"]:
-        out[name] = data[off:off + size].clone().view(_DTYPES[dtype]).reshape(shape)
-    return head["meta"], out
+    return ACTIVE.get()
 
 
 def assign(costs: list[float], world: int) -> list[list[int]]:
@@ -110,76 +85,9 @@ def _error_info(exc: BaseException, rank: int) -> dict:
     return {"rank": rank, "type": type(exc).__name__, "message": " ".join(str(exc).split())[:2000], "exit_code": code}
 
 
-def _rank_error(info: dict) -> RankError:
+def rank_error(info: dict) -> RankError:
     return RankError(f"rank {info['rank']} failed: {info['type']}: {info['message']}", rank=info["rank"],
                      exit_code=int(info.get("exit_code", 7)))
-
-
-# -- models, problems and datasets as tensors ---------------------------------------------------------------------
-def _model_out(prefix: str, model) -> tuple[dict, dict]:
-    from pnc_pack.zoo.pretrained import state_tensors
-
-    return ({"arch": model.arch, "arch_args": dict(model.arch_args)},
-            {f"{prefix}/{k}": v for k, v in state_tensors(model).items()})
-
-
-def _model_in(prefix: str, meta: dict, tensors: dict):
-    from pnc_pack.zoo.pretrained import empty_model, load_state
-
-    model = empty_model(meta["arch"], meta["arch_args"])
-    state = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
-    load_state(model, state, f"{prefix} sent by rank 0", assign=True)
-    model.eval()
-    model.requires_grad_(False)
-    return model
-
-
-def _spec_out(m) -> dict:
-    from pnc_pack.refs import ResolvedModel
-
-    if isinstance(m, ResolvedModel):
-        return {"folder": str(m.folder), "ref": m.ref.to_dict(), "spec": m.spec}
-    return {"path": str(m)}
-
-
-def _spec_in(d: dict):
-    from pnc_pack.refs import ModelRef, ResolvedModel
-
-    return d["path"] if "path" in d else ResolvedModel(Path(d["folder"]), ModelRef.from_dict(d["ref"]), d["spec"])
-
-
-def _dataset_out(prefix: str, ds) -> tuple[dict, dict]:
-    return ({"name": ds.name, "class_names": list(ds.class_names)},
-            {f"{prefix}/train/x": ds.train[0], f"{prefix}/train/y": ds.train[1],
-             f"{prefix}/test/x": ds.test[0], f"{prefix}/test/y": ds.test[1]})
-
-
-def _dataset_in(prefix: str, meta: dict, t: dict):
-    from pnc_pack.data import Dataset
-
-    return Dataset(meta["name"], (t[f"{prefix}/train/x"], t[f"{prefix}/train/y"]),
-                   (t[f"{prefix}/test/x"], t[f"{prefix}/test/y"]), list(meta["class_names"]))
-
-
-def _branch_out(br, rep: dict, rng: torch.Tensor | None) -> tuple[dict, dict]:
-    t = {f"adapter/{k}": v for k, v in br.adapter.state_dict().items()}
-    t.update({f"head/{k}": v for k, v in br.head.state_dict().items()})
-    t.update({f"scores/{k}": v for k, v in br.scores.items()})
-    if rng is not None:
-        t["rng"] = rng
-    return {"report": rep}, t
-
-
-def _branch_in(p, cfg, R: int, t: dict):
-    from pnc_pack.builder import search as S
-
-    with torch.random.fork_rng(devices=[]):  # the fresh parts are overwritten: no draw may leak into the global RNG
-        br = S.fresh_branch(p, R, cfg)
-    br.adapter.load_state_dict({k[8:]: v for k, v in t.items() if k.startswith("adapter/")})
-    br.head.load_state_dict({k[5:]: v for k, v in t.items() if k.startswith("head/")})
-    br.scores = {n: t[f"scores/{n}"].to(s.device).requires_grad_(True) for n, s in br.scores.items()}
-    br.adapter.eval()
-    return br
 
 
 # -- the three kinds of unit: what a rank receives, and one unit's work ----------------------------------------------
@@ -190,7 +98,7 @@ def _positions_setup(meta: dict, t: dict, dev: str):
     values = {}
     for f in fields(S.Problem):
         if f.name in meta["models"]:
-            values[f.name] = _model_in(f.name, meta["models"][f.name], t).to(dev)
+            values[f.name] = model_in(f.name, meta["models"][f.name], t).to(dev)
         elif f.name in meta["tensors"]:
             values[f.name] = t[f.name].to(dev)
         else:
@@ -209,9 +117,9 @@ def _positions_unit(ctx, R: int):
 def _modules_setup(meta: dict, t: dict, dev: str):
     from pnc_pack.builder.config import BuildConfig
 
-    datasets = {int(i): _dataset_in(f"data{i}", d, t) for i, d in meta["datasets"].items()}
-    ev = None if meta["eval"] is None else _dataset_in("eval", meta["eval"], t)
-    return SimpleNamespace(target=_spec_in(meta["target"]), jobs=meta["jobs"], datasets=datasets, eval=ev,
+    datasets = {int(i): dataset_in(f"data{i}", d, t) for i, d in meta["datasets"].items()}
+    ev = None if meta["eval"] is None else dataset_in("eval", meta["eval"], t)
+    return SimpleNamespace(target=spec_in(meta["target"]), jobs=meta["jobs"], datasets=datasets, eval=ev,
                            cfg=BuildConfig.from_dict(meta["cfg"]), seed=meta["seed"],
                            extra={**meta.get("extra", {}), "device": dev})
 
@@ -221,7 +129,7 @@ def _modules_unit(ctx, i: int):
     from pnc_pack.format import codec
 
     job = ctx.jobs[str(i)]
-    delta = build_clone(ctx.target, _spec_in(job["source"]), ctx.datasets[job["data"]], job["classes"],
+    delta = build_clone(ctx.target, spec_in(job["source"]), ctx.datasets[job["data"]], job["classes"],
                         seed=ctx.seed, eval_data=ctx.eval, config=ctx.cfg, **ctx.extra)
     return codec.dumps(delta)
 
@@ -233,7 +141,7 @@ def _candidates_setup(meta: dict, t: dict, dev: str):
     targets = {n: (t[f"theta/{n}"].to(dev), r2) for n, r2 in meta["r2"].items()}
     sh = Shared(t["X"].to(dev), t["X_all"], t["y_all"], t["b"].to(dev), BuildConfig.from_dict(meta["cfg"]),
                 meta["variants"], meta["target_labels"], targets)  # D_t stays on the CPU, as on rank 0
-    models = {int(i): (_model_in(f"model{i}", c["model"], t).to(dev), SimpleNamespace(arch=c["arch"], labels=c["labels"]),
+    models = {int(i): (model_in(f"model{i}", c["model"], t).to(dev), SimpleNamespace(arch=c["arch"], labels=c["labels"]),
                        c["spec"]) for i, c in meta["candidates"].items()}
     return SimpleNamespace(shared=sh, models=models)
 
@@ -261,7 +169,7 @@ class Link:
     def _broken(self, peer: int, exc: BaseException) -> RankError:
         err = self.posted(peer)
         if err is not None:
-            return _rank_error(err)
+            return rank_error(err)
         child = self.children.get(peer)
         if child is not None:
             try:
@@ -312,7 +220,7 @@ class Link:
         for r in range(1, self.world):
             err = self.posted(r)
             if err is not None:
-                raise _rank_error(err)
+                raise rank_error(err)
 
 
 class Driver:
@@ -332,19 +240,19 @@ class Driver:
             meta, tensors = job(plan[r])
             head = {"op": op, "units": plan[r], "device": device, "fail": os.environ.get(ENV_FAIL), **meta}
             self.link.send(pack(head, tensors), r)
-        token = _ACTIVE.set(None)  # this rank's own units run the serial loops
+        token = ACTIVE.set(None)  # this rank's own units run the serial loops
         try:
             for u in plan[0]:
                 self.link.check()
                 _fail_if_asked(0)
                 own(u)
         finally:
-            _ACTIVE.reset(token)
+            ACTIVE.reset(token)
         results = {}
         for r in range(1, self.link.world):
             meta, tensors = unpack(self.link.recv(r))
             if not meta["ok"]:
-                raise _rank_error(meta["error"])
+                raise rank_error(meta["error"])
             for u, m in zip(plan[r], meta["results"]):
                 results[u] = (m, {k.split("/", 1)[1]: v for k, v in tensors.items() if k.split("/", 1)[0] == str(u)})
         return results
@@ -356,7 +264,7 @@ class Driver:
         for f in fields(p):
             v = getattr(p, f.name)
             if isinstance(v, torch.nn.Module):
-                meta, t = _model_out(f.name, v)
+                meta, t = model_out(f.name, v)
                 models[f.name] = meta
                 tensors.update(t)
             elif isinstance(v, torch.Tensor):
@@ -382,7 +290,7 @@ class Driver:
         for i, (m, t) in got.items():
             R = positions[i]
             report[R] = m["report"]
-            branches[R] = _branch_in(p, cfg, R, t)
+            branches[R] = branch_in(p, cfg, R, t)
             if "rng" in t:
                 rng["state"] = t["rng"]
             if progress is not None:
@@ -405,20 +313,20 @@ class Driver:
         data_index = {}
         for _, _, ds in jobs:
             data_index.setdefault(id(ds), len(data_index))
-        job_meta = {i: {"source": _spec_out(src), "classes": list(classes), "data": data_index[id(ds)]}
+        job_meta = {i: {"source": spec_out(src), "classes": list(classes), "data": data_index[id(ds)]}
                     for i, (src, classes, ds) in enumerate(jobs)}
 
         def job(units):
-            meta = {"target": _spec_out(target), "cfg": cfg.to_dict(), "seed": seed, "eval": None, "extra": extra,
+            meta = {"target": spec_out(target), "cfg": cfg.to_dict(), "seed": seed, "eval": None, "extra": extra,
                     "jobs": {str(u): job_meta[u] for u in units}, "datasets": {}}
             tensors = {}
             for u in units:
                 i = job_meta[u]["data"]
                 if str(i) not in meta["datasets"]:
-                    meta["datasets"][str(i)], t = _dataset_out(f"data{i}", jobs[u][2])
+                    meta["datasets"][str(i)], t = dataset_out(f"data{i}", jobs[u][2])
                     tensors.update(t)
             if eval_data is not None and units:
-                meta["eval"], t = _dataset_out("eval", eval_data)
+                meta["eval"], t = dataset_out("eval", eval_data)
                 tensors.update(t)
             return meta, tensors
 
@@ -448,7 +356,7 @@ class Driver:
         def job(units):
             meta, tensors = dict(base, candidates={}), dict(common)
             for u in units:
-                mmeta, t = _model_out(f"model{u}", models[u][0])
+                mmeta, t = model_out(f"model{u}", models[u][0])
                 meta["candidates"][str(u)] = {"model": mmeta, "arch": models[u][1].arch,
                                               "labels": list(models[u][1].labels), "spec": names[u]}
                 tensors.update(t)
@@ -477,7 +385,7 @@ def _run_units(op: str, meta: dict, t: dict, rank: int) -> tuple[list, dict]:
     for u in meta["units"]:
         _fail_if_asked(rank, meta.get("fail"))
         if op == "positions":
-            m, out = _branch_out(*_positions_unit(ctx, meta["positions"][u]))
+            m, out = branch_out(*_positions_unit(ctx, meta["positions"][u]))
         elif op == "modules":
             m, out = {}, {"delta": torch.frombuffer(bytearray(_modules_unit(ctx, u)), dtype=torch.uint8)}
         else:
@@ -485,19 +393,6 @@ def _run_units(op: str, meta: dict, t: dict, rank: int) -> tuple[list, dict]:
         results.append(m)
         tensors.update({f"{u}/{k}": v for k, v in out.items()})
     return results, tensors
-
-
-# -- sessions: torchrun's ranks, or workers this process starts (--nproc) ----------------------------------------
-def _timeout(timeout: float | None) -> float:
-    value = timeout if timeout is not None else float(os.environ.get(ENV_TIMEOUT, DEFAULT_TIMEOUT))
-    if not value > 0:
-        raise UsageError(f"distributed timeout must be > 0 seconds, got {value}")
-    return float(value)
-
-
-def _threads() -> None:
-    if os.environ.get(ENV_THREADS):
-        torch.set_num_threads(int(os.environ[ENV_THREADS]))
 
 
 def serve(link: Link) -> int:
@@ -522,200 +417,3 @@ def serve(link: Link) -> int:
             link.send(reply, 0)
         except RankError:
             return 7
-
-
-class Session:
-    """This process's place in a distributed build: ``rank``, ``world``; rank 0 drives, the others ``serve``."""
-
-    def __init__(self, rank: int, world: int, timeout: float, children: dict | None = None, tmp: str | None = None,
-                 device: str | None = None):
-        self.rank, self.world, self.timeout = rank, world, timeout
-        self.link = Link(rank, world, timeout, children)
-        self.children, self.tmp = children or {}, tmp
-        self.driver = Driver(self.link, device) if rank == 0 else None
-        self.finished = False
-        self.dead: tuple[int, int] | None = None
-        self._stop = threading.Event()
-        self._watch = None
-        if self.children:
-            self._watch = threading.Thread(target=self._watchdog, name="pnc-pack ranks", daemon=True)
-            self._watch.start()
-
-    def serve(self) -> int:
-        return serve(self.link)
-
-    def _watchdog(self) -> None:
-        while not self._stop.wait(0.2):
-            for r, child in self.children.items():
-                code = child.poll()
-                if code is None or (code == 0 and self.finished):
-                    continue
-                self.dead = (r, code)
-                self._stop.set()
-                if not self.link.busy:  # an exchange with the dead rank fails by itself
-                    _thread.interrupt_main()
-                return
-
-    def died(self) -> RankError | None:
-        if self.dead is None:
-            return None
-        r, code = self.dead
-        err = self.link.posted(r)
-        if err is not None:
-            return _rank_error(err)
-        return RankError(f"rank {r} died (exit code {code}){self._last_words(r)}", rank=r)
-
-    def _last_words(self, r: int) -> str:
-        try:
-            lines = [x for x in Path(self.tmp, f"rank{r}.log").read_text(errors="replace").splitlines() if x.strip()]
-        except OSError:
-            return ""
-        return f": {lines[-1].strip()[:300]}" if lines else ""
-
-    def finish(self) -> None:
-        """Rank 0, the build done: tell every rank to stop and wait for the workers this process started."""
-        if self.finished or self.rank != 0:
-            return
-        self.finished = True
-        for r in range(1, self.world):
-            self.link.send(pack({"op": "done"}), r)
-        for r, child in self.children.items():
-            try:
-                code = child.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                code = None
-            if code != 0:
-                raise RankError(f"rank {r} did not stop cleanly (exit code {code}){self._last_words(r)}", rank=r)
-
-    def abort(self, exc: BaseException | None) -> None:
-        """Rank 0, the build failed: tell the ranks that still listen to stop, end the workers it started."""
-        self._stop.set()
-        code = exc.exit_code if isinstance(exc, PncError) else 7
-        msg = pack({"op": "abort", "exit_code": code})
-        size, works = torch.tensor([msg.numel()], dtype=torch.int64), []
-        for r in range(1, self.world):  # without waiting: a rank busy with a unit reads it when done, or is ended
-            try:
-                works += [self.link.dist.isend(size, r), self.link.dist.isend(msg, r)]
-            except RuntimeError:
-                pass
-        self._pending = (size, msg, works)
-        deadline = time.monotonic() + 2.0
-        for child in self.children.values():
-            try:
-                child.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.terminate()
-        for child in self.children.values():
-            try:
-                child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-    def close(self) -> None:
-        self._stop.set()
-        try:
-            self.link.dist.destroy_process_group()
-        except Exception:  # noqa: BLE001 - a group whose peers are gone may not close cleanly; nothing to keep
-            pass
-        if self.tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _start_workers(nproc: int, timeout: float) -> tuple[dict, str, str]:
-    tmp = tempfile.mkdtemp(prefix="pnc-pack-ranks-")
-    init = "file://" + str(Path(tmp, "rendezvous"))
-    env = {**os.environ, ENV_INIT: init, "WORLD_SIZE": str(nproc), ENV_THREADS: str(torch.get_num_threads()),
-           ENV_TIMEOUT: str(timeout), "MASTER_ADDR": "127.0.0.1", "LOCAL_WORLD_SIZE": str(nproc)}
-    children = {}
-    code = "import sys; from pnc_pack.builder.distributed import worker_main; sys.exit(worker_main())"
-    for r in range(1, nproc):
-        log = open(Path(tmp, f"rank{r}.log"), "wb")  # noqa: SIM115 - the child keeps it
-        children[r] = subprocess.Popen([sys.executable, "-c", code], env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        log.close()
-    return children, init, tmp
-
-
-def _init(init: str, rank: int, world: int, timeout: float) -> None:
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world, timeout=timedelta(seconds=timeout))
-
-
-def worker_main() -> int:
-    """Entry of a worker started by ``--nproc`` (environment: RANK, WORLD_SIZE, PNC_PACK_DIST_INIT)."""
-    _threads()
-    rank, world, timeout = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), _timeout(None)
-    _init(os.environ[ENV_INIT], rank, world, timeout)
-    sess = Session(rank, world, timeout)
-    try:
-        return sess.serve()
-    finally:
-        sess.close()
-
-
-class session:  # noqa: N801 - used as a context manager, like open()
-    """``with session(nproc) as s``: None when serial; else a :class:`Session`. Rank 0 builds inside the block (the
-    builder's loops spread over the ranks) and the others call ``s.serve()``. Under torchrun (WORLD_SIZE > 1) the
-    ranks come from its environment; else ``nproc`` > 1 starts nproc - 1 local workers (gloo, a file rendezvous).
-    ``explicit``: the block ends the build with ``s.finish()``; leaving it without is a failure (for click, whose
-    resources are closed without the exception). ``device``: the build's --device; each rank other than 0 runs its
-    units on ``devices.rank_device(device, LOCAL_RANK)``: its own GPU under ``cuda``/``auto``, the one named by
-    ``cuda:N``, else the CPU (None: the type of device rank 0's tensors are on)."""
-
-    def __init__(self, nproc: int | None = None, timeout: float | None = None, explicit: bool = False,
-                 device: str | None = None):
-        self.nproc, self.timeout, self.explicit, self.device = nproc, timeout, explicit, device
-        self.sess: Session | None = None
-        self.token = None
-
-    def __enter__(self) -> Session | None:
-        _threads()
-        timeout = _timeout(self.timeout)
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world > 1:
-            if self.nproc not in (None, 1):
-                raise UsageError("--nproc starts local workers; under torchrun the ranks are torchrun's: drop --nproc")
-            rank = int(os.environ["RANK"])
-            _init(os.environ.get(ENV_INIT, "env://"), rank, world, timeout)
-            self.sess = Session(rank, world, timeout, device=self.device)
-        elif self.nproc is not None and self.nproc > 1:
-            children, init, tmp = _start_workers(self.nproc, timeout)
-            try:
-                _init(init, 0, self.nproc, timeout)
-            except BaseException:
-                for c in children.values():
-                    c.kill()
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            self.sess = Session(0, self.nproc, timeout, children, tmp, device=self.device)
-        else:
-            return None
-        if self.sess.driver is not None:
-            self.token = _ACTIVE.set(self.sess.driver)
-        return self.sess
-
-    def __exit__(self, kind, exc, tb):
-        s = self.sess
-        if s is None:
-            return False
-        if self.token is not None:
-            _ACTIVE.reset(self.token)
-        if exc is None and s.rank == 0 and not s.finished:
-            exc = sys.exc_info()[1]  # click closes resources inside the exception's handling
-            if exc is None and self.explicit:
-                exc = BuildError("the build did not finish")
-        replaced = None
-        try:
-            if s.rank == 0:
-                if exc is None:
-                    s.finish()
-                else:
-                    replaced = s.died()  # a rank that died is the cause, whatever rank 0 saw of it
-                    s.abort(replaced or exc)
-        finally:
-            s.close()
-        if replaced is not None and replaced is not exc:
-            raise replaced from None
-        return False

@@ -106,7 +106,7 @@ def build_cmd(sources, target, data, clone_classes, select, select_by, select_an
     dev_kw = dict(device=device, precision=precision, deterministic=deterministic)
     kw = parse_settings(settings, data_fraction=data_fraction, steps=steps, exemplars_per_class=exemplars_per_class)
     ex_kw = _exemplars(exemplars, kw, select or len(plan) > 1)
-    from pnc_pack.builder.distributed import session
+    from pnc_pack.builder.dist_session import session
 
     dist = click.get_current_context().with_resource(session(nproc, dist_timeout, explicit=True, device=device))
     if dist is not None and dist.rank != 0:  # a worker: rank 0 sends it units of work, and alone writes
