@@ -23,13 +23,11 @@ def digits():
 def _once(tmp_path_factory, worker_id, name):
     """A folder for a session fixture's files, made once for every xdist worker (the pytest-xdist docs' pattern: a
     file lock in the workers' shared base temp): yields (folder, whether to make them); the others wait, then read.
-    One process, or no filelock: a folder of its own, always made. Made here or read, they are the same bytes: the
-    builds are deterministic on the CPU (test_devices.py pins ``built``)."""
-    try:
-        from filelock import FileLock
-    except ImportError:  # huggingface_hub brings it; without it every worker makes its own
-        FileLock = None
-    if worker_id == "master" or FileLock is None:
+    One process: a folder of its own, always made. Made here or read, they are the same bytes: the builds are
+    deterministic on the CPU (test_devices.py pins ``built``)."""
+    from filelock import FileLock  # a dependency of huggingface_hub, so always installed with pnc-pack
+
+    if worker_id == "master":
         yield tmp_path_factory.mktemp(name), True
         return
     root = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
