@@ -13,6 +13,8 @@ from pnc_pack.cli import main as cli_main
 from pnc_pack.errors import ArchitectureError, PncError
 from pnc_pack.format import codec
 
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
+
 ROOT = Path(__file__).resolve().parents[1]
 ATTACKS = ROOT / "tests" / "attacks"
 INDEX = json.loads((ATTACKS / "index.json").read_text())["attacks"]

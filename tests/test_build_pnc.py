@@ -13,6 +13,8 @@ from pnc_pack.errors import UsageError
 from pnc_pack.format import codec
 from tests.conftest import CLONE, FAST, PLUMBING
 
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
+
 
 def _files(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}

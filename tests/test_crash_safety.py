@@ -23,9 +23,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pnc_pack.format import codec, container
 from pnc_pack.format.signing import check_signatures, private_key_from_seed, public_key_bytes, sign_file
 from pnc_pack.fsutil import atomic_write
+
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = [private_key_from_seed(hashlib.sha256(f"crash-safety key {i}".encode()).digest()) for i in range(4)]

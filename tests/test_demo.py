@@ -12,6 +12,8 @@ from pnc_pack.cli import cli
 from pnc_pack.demo.run import DemoConfig, run_demo
 from tests.conftest import FAST
 
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
+
 TINY = dict(data="digits", epochs=2, data_fraction=0.5, build={k: v for k, v in FAST.items() if k != "data_fraction"})
 
 

@@ -14,6 +14,8 @@ from pnc_pack.cli import main
 from pnc_pack.errors import ExportError, GateError, ModelMismatchError, SignatureError
 from pnc_pack.format import codec
 
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
+
 pytest.importorskip("onnxruntime")
 
 SLIM = {

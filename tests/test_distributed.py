@@ -22,6 +22,8 @@ from pnc_pack.devices import rank_device
 from pnc_pack.errors import RankError
 from pnc_pack.format.codec import dumps
 
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
+
 SMALL = dict(steps=3, retune_steps=1, masks_per_anchor=2, pool_size=120, data_fraction=0.15)
 SMALL_CLI = [arg for k, v in SMALL.items() if k != "data_fraction" for arg in ("--set", f"{k}={v}")] + [
     "--data-fraction", str(SMALL["data_fraction"])]

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from tools import fuzz_target as ft
 
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
+
 SEEDS = [b"\x01" + p.read_bytes() for p in sorted((ROOT / "spec" / "vectors").glob("*.pncd"))
          if p.stat().st_size < 20000]
 FAST = settings(max_examples=400, deadline=None, derandomize=True, database=None,

@@ -20,10 +20,14 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 import pnc_pack.hub as hub_api
 from pnc_pack.format import codec
 from pnc_pack.format.signing import private_key_from_seed, public_key_pem, sign
 from tests.hub.hub_helpers import child_cmd
+
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
 
 N = 4  # processes at once (more than the 2 cores of the machine the suite is sized for)
 

@@ -3,7 +3,11 @@ the deltas and the pinned models through the Hub (our loopback server) into an e
 
 from __future__ import annotations
 
+import pytest
+
 from pnc_pack.demo.run import DemoConfig, run_demo
+
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
 
 FAST = dict(steps=10, retune_steps=2, masks_per_anchor=4, pool_size=500)
 

@@ -22,6 +22,8 @@ import pnc_pack.hub as hub_api
 from pnc_pack.format import codec
 from pnc_pack.format.signing import private_key_from_seed, sign, write_keypair
 
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
+
 pytest.importorskip("onnxruntime")
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,8 +3,12 @@ hf:// references, push it, and apply it on another machine (empty cache, no toke
 
 from __future__ import annotations
 
+import pytest
+
 import pnc_pack.hub as hub_api
 from pnc_pack.format import codec
+
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
 
 
 def test_build_push_pull_apply_through_the_hub(hf_env, run_child, zoo, digits):

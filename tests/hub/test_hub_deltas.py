@@ -20,6 +20,8 @@ from pnc_pack.errors import FormatError, HubNotFoundError, ReferenceError, Signa
 from pnc_pack.format import codec
 from tests.hub.hub_helpers import WRITE_TOKEN, child_cmd, make_delta
 
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
+
 
 def _publish_pair(make_model):
     hub_api.publish_model(make_model("target"), "org/target")

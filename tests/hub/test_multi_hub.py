@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import pnc_pack.hub as hub_api
 from pnc_pack.format import codec
+
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
 
 TINY = dict(steps=10, retune_steps=2, masks_per_anchor=4, pool_size=500, data_fraction=0.5)
 

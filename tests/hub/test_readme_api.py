@@ -7,6 +7,10 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 

@@ -16,7 +16,8 @@ from pnc_pack.refs import sha256_file
 from tests.hub.hub_helpers import run_readme_block
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="needs pnc-pack[hf]")
+pytestmark = [pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="needs pnc-pack[hf]"),
+              pytest.mark.slow]  # run first: see tests/conftest.py
 
 
 def test_readme_hf_round_trip(tmp_path):

@@ -7,7 +7,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.hub.hub_helpers import run_readme_block
+
+pytestmark = pytest.mark.slow  # run first: see tests/conftest.py
 
 ROOT = Path(__file__).resolve().parents[2]
 
