@@ -67,3 +67,13 @@ def test_a_file_that_is_not_a_delta_is_a_message_not_a_traceback(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.startswith("routing: ") and "Traceback" not in err
     assert not list(routing.RESULTS.glob("routing-digits-*"))  # nothing written
+
+
+def test_split_val_reads_the_validation_runs_deltas(tmp_path, capsys):
+    """--split val looks where `paper --split val` keeps its deltas (the validation split's cache folder), never in
+    the test split's."""
+    with pytest.raises(SystemExit):
+        routing.main(["--data", "digits", "--split", "val", "--val-size", "300", "--val-seed", "1",
+                      "--seeds", "0", "--workdir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert str(tmp_path / "digits-val300s1" / "lenet5" / "seed0" / "pnc-M" / "pnc.pnc") in err

@@ -88,11 +88,7 @@ def parse_args(argv):
     ap.add_argument("--clone-m", type=_ints, default=[5, 6, 7], help="classes cloned in setting M")
     ap.add_argument("--data-fraction", type=float, default=0.1, help="share of the cloned classes' training data (D_t)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--split", choices=("test", "val"), default="test",
-                    help="score on the test split (reporting) or on a validation split carved from the training "
-                         "images (tuning); with val every model trains on the rest of the training images")
-    ap.add_argument("--val-size", type=int, default=10000, help="images in the validation split (--split val)")
-    ap.add_argument("--val-seed", type=int, default=0, help="seed that draws the validation split (--split val)")
+    add_split_options(ap)
     ap.add_argument("--seeds", type=_ints, default=None, help="several seeds: mean ± std (overrides --seed)")
     ap.add_argument("--workdir", type=Path, default=ROOT / "runs" / "bench-paper", help="zoo-model cache")
     ap.add_argument("--epochs", type=int, default=5, help="epochs of the zoo models and of Joint + Full Set")
@@ -151,6 +147,23 @@ def parse_args(argv):
     if args.split == "val" and "val" not in args.tag:  # validation results never overwrite the test-split files
         args.tag = f"-val{args.tag}"
     return args
+
+
+def add_split_options(ap) -> None:
+    """--split, --val-size, --val-seed: the paper bench's, and every tool that reads its results (routing)."""
+    ap.add_argument("--split", choices=("test", "val"), default="test",
+                    help="score on the test split (reporting) or on a validation split carved from the training "
+                         "images (tuning); with val every model trains on the rest of the training images")
+    ap.add_argument("--val-size", type=int, default=10000, help="images in the validation split (--split val)")
+    ap.add_argument("--val-seed", type=int, default=0, help="seed that draws the validation split (--split val)")
+
+
+def load_split(args):
+    """The dataset of ``args.data`` as ``args.split`` asks: as is, or its validation split as the test split."""
+    from pnc_pack.data import load_dataset
+
+    dataset = load_dataset(args.data)
+    return validation_split(dataset, args.val_size, args.val_seed) if args.split == "val" else dataset
 
 
 def data_key(args) -> str:
@@ -323,7 +336,6 @@ def main(argv=None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     import torch
 
-    from pnc_pack.data import load_dataset
     from tools.bench import report
 
     seeds = args.seeds if args.seeds is not None else [args.seed]
@@ -331,9 +343,7 @@ def main(argv=None) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    dataset = load_dataset(args.data)
-    if args.split == "val":
-        dataset = validation_split(dataset, args.val_size, args.val_seed)
+    dataset = load_split(args)
     _log(f"paper: {dataset!r}, arch {args.arch}, seeds {seeds}, torch threads {torch.get_num_threads()}")
     from tools.bench import _pnc_rows as pnc_rows
     from tools.bench import baselines as B

@@ -1,6 +1,7 @@
 """Where a clone's routing errors go, and what other operating points would give: a diagnostic for the builder.
 
-For each single-module clone delta, on the test split of ``--data``:
+For each single-module clone delta, on the test split of ``--data`` (or, with ``--split val``, on the paper bench's
+validation split, for choosing a recall without looking at the test split):
 - the unmodified target's accuracy on its own classes (the reference of the issue's "Ori within 1.5" band);
 - the errors by class at the delta's own operating point: old-class images routed to a cloned class (old class ->
   cloned class), cloned-class images left to the target (cloned class -> old class), and cloned-class images
@@ -14,6 +15,7 @@ Nothing is retrained: this asks "what would the same clone do at another operati
 recall defaults were chosen (docs/builder-notes.md). By default it reads the paper benchmark's PNC deltas:
 
     python -m tools.bench routing --data idx:data/mnist --seeds 0,1,2 --setting M
+    python -m tools.bench routing --data idx:data/mnist --split val --seeds 0,1,2 --setting M
     python -m tools.bench routing --data idx:data/mnist path/to/clone.pncd ...
 
 Writes tools/bench/results/routing-<data>-<setting>.json and .md (``--out NAME``: routing-NAME.*).
@@ -47,7 +49,8 @@ def _scores(pred: torch.Tensor, want: torch.Tensor, n_old: int, k: int) -> dict:
 
 
 def analyse(delta, dataset, recalls=RECALLS, *, source=None, target=None, band: float = BAND) -> dict:
-    """The diagnostic of one delta (a CloneDelta or a path) on ``dataset``'s test split (see the module's docs)."""
+    """The diagnostic of one delta (a CloneDelta or a path) on ``dataset``'s test split (see the module's docs;
+    for ``--split val`` the paper bench's validation split stands in as the test split)."""
     from pnc_pack.api.model import apply
     from pnc_pack.api.specs import open_delta
     from pnc_pack.builder.api import split_d_t
@@ -133,7 +136,6 @@ def _recalls(text: str) -> list[float]:
 
 
 def main(argv=None) -> int:
-    from pnc_pack.data import load_dataset
     from pnc_pack.errors import PncError
     from tools.bench import paper
 
@@ -144,6 +146,7 @@ def main(argv=None) -> int:
     ap.add_argument("--setting", choices=("S", "M"), default="M")
     ap.add_argument("--row", default="pnc", help="which of the paper bench's PNC rows (pnc, pnc_no_local, ...)")
     ap.add_argument("--arch", default="lenet5")
+    paper.add_split_options(ap)
     ap.add_argument("--workdir", type=Path, default=ROOT / "runs" / "bench-paper")
     ap.add_argument("--recalls", type=_recalls, default=list(RECALLS), help="held-out recalls, e.g. 0.95,0.97")
     ap.add_argument("--band", type=float, default=BAND)
@@ -153,13 +156,13 @@ def main(argv=None) -> int:
     if args.deltas:
         paths = list(args.deltas)
     else:
-        base = args.workdir / paper.slug(args.data) / args.arch
+        base = args.workdir / paper.data_key(args) / args.arch
         paths = [base / f"seed{s}" / f"pnc-{args.setting}" / f"{args.row}.pnc" for s in args.seeds]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         ap.error(f"no delta at {', '.join(missing)} (run `python -m tools.bench paper` first, or name deltas)")
     try:
-        dataset = load_dataset(args.data)
+        dataset = paper.load_split(args)
         analyses = [analyse(p, dataset, args.recalls, band=args.band) for p in paths]
     except PncError as exc:
         print(f"routing: {exc}", file=sys.stderr)
@@ -168,7 +171,7 @@ def main(argv=None) -> int:
            "data": args.data, "band": args.band,
            "deltas": [{"name": str(p.resolve().relative_to(ROOT)) if p.resolve().is_relative_to(ROOT) else str(p),
                        "analysis": a} for p, a in zip(paths, analyses)]}
-    stem = f"routing-{args.out}" if args.out else f"routing-{paper.slug(args.data)}-{args.setting}"
+    stem = f"routing-{args.out}" if args.out else f"routing-{paper.data_key(args)}-{args.setting}"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     (RESULTS / f"{stem}.md").write_text(markdown(out))
