@@ -1,5 +1,6 @@
-"""The builder's CPU speed-ups keep every float: its own Adam against torch.optim.Adam, and LeNet-5's pooling
-without a gradient against nn.MaxPool2d (docs/devices.md, 'CPU speed')."""
+"""The builder's CPU speed-ups keep every float: its own Adam against torch.optim.Adam, LeNet-5's pooling without a
+gradient against nn.MaxPool2d, and the patch fill of perturbed samples against nearest upsampling (docs/devices.md,
+'CPU speed')."""
 
 from __future__ import annotations
 
@@ -54,6 +55,21 @@ def test_lenet_pool_without_grad_is_max_pool():
         want = xg.detach().clone().requires_grad_()
         ref(want).sum().backward()
         assert torch.equal(xg.grad, want.grad)
+
+
+def test_perturb_is_the_upsampled_fill_bit_for_bit():
+    import torch.nn.functional as F
+
+    from pnc_pack.builder.surrogate import perturb
+
+    g = torch.Generator().manual_seed(2)
+    for shape, grid in (((9, 1, 28, 28), 4), ((5, 3, 32, 32), 4), ((4, 3, 30, 30), 4), ((3, 2, 12, 8), 2)):
+        x = torch.rand(*shape, generator=g)
+        b = (torch.rand(shape[0], grid * grid, generator=g) > 0.3).float()
+        m = b.view(-1, 1, grid, grid)
+        up = lambda t: F.interpolate(t, size=shape[2:], mode="nearest")  # noqa: E731
+        want = x * up(m) + up(F.adaptive_avg_pool2d(x, grid) * (1 - m))
+        assert torch.equal(perturb(x, b, grid).view(torch.int32), want.view(torch.int32))
 
 
 def test_speed_bench_phases_nest_and_merge():

@@ -158,6 +158,10 @@ class _SourceOnTarget(torch.nn.Module):
     def features(self, x):
         return self.source.features(self._fit(x))
 
+    @property
+    def head(self):
+        return self.source.head
+
 
 def train_position(p: S.Problem, cfg: BuildConfig, seed: int, R: int, progress=None, task=None):
     """One insertion position R from fresh, seeded by (seed, R) alone: (branch, held-out report)."""

@@ -135,21 +135,25 @@ class Novelty:
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.features(x).flatten(1), dim=1)
 
-    def distance(self, x: torch.Tensor) -> torch.Tensor:
-        d = torch.cdist(self._embed(x), self.ref)
+    def distance(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """``features``: ``self.features(x)`` when the caller has them already (one source pass, not two)."""
+        e = self._embed(x) if features is None else F.normalize(features.flatten(1), dim=1)
+        d = torch.cdist(e, self.ref)
         return d.topk(min(self.k, self.ref.shape[0]), 1, largest=False).values.mean(1)
 
-    def far(self, x: torch.Tensor) -> torch.Tensor:
-        return self.distance(x) > self.threshold
+    def far(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        return self.distance(x, features) > self.threshold
 
 
 def _source_allows(c, source, clone_idx, source_max, novelty: Novelty | None = None):
     """Of candidates ``c``: whether the source does not call them a cloned class, or (with ``novelty``, which
     judges only the ones the source refused) they lie far from every D_t anchor in the source's feature space."""
-    allowed = F.softmax(source(c), 1)[:, clone_idx].sum(1) <= source_max
+    feats = source.features(c)  # source(c) is head(features): the same pass serves the novelty's embedding
+    allowed = F.softmax(source.head(feats), 1)[:, clone_idx].sum(1) <= source_max
     refused = ~allowed
     if novelty is not None and refused.any():
-        allowed[refused] = novelty.far(c[refused])
+        same = novelty.features == source.features  # bound methods: equal when the same model's
+        allowed[refused] = novelty.far(c[refused], feats[refused] if same else None)
     return allowed
 
 
