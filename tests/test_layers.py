@@ -85,3 +85,21 @@ def test_the_check_sees_function_local_imports(tmp_path):
     (tmp_path / "docs" / "ARCHITECTURE.md").write_text((ROOT / "docs" / "ARCHITECTURE.md").read_text())
     found = violations(tmp_path)
     assert found == ["pnc_pack/format/bad.py:2: format -> hub (pnc_pack.hub)", "pnc_pack/format/bad.py:3: format -> torch"]
+
+
+def long_docstrings(root: Path = ROOT, limit: int = 40) -> list[str]:
+    """Modules of pnc_pack/ whose docstring runs over ``limit`` lines: code explains in brief, and the measurements
+    behind a choice live in docs/builder-notes.md (docs/ARCHITECTURE.md, "Where things are decided")."""
+    out = []
+    for path in sorted((root / "pnc_pack").rglob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text()), clean=False) or ""
+        if len(doc.splitlines()) > limit:
+            out.append(f"{path.relative_to(root).as_posix()}: {len(doc.splitlines())} lines")
+    return out
+
+
+def test_no_module_docstring_over_40_lines(tmp_path):
+    assert long_docstrings() == []
+    (tmp_path / "pnc_pack").mkdir()
+    (tmp_path / "pnc_pack" / "long.py").write_text('"""' + "line\n" * 41 + '"""\n')
+    assert long_docstrings(tmp_path) == ["pnc_pack/long.py: 41 lines"]
