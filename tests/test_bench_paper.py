@@ -174,6 +174,12 @@ def test_reuse_runs_only_missing_seeds(tmp_path, monkeypatch):
     assert calls == [0, 0]
 
 
+def test_table_names_the_reused_seeds_and_their_own_wall_time():
+    assert report.reused_note({"cached_seeds": [], "seed_wall_s": {"0": 5.0}}) == ""
+    note = report.reused_note({"cached_seeds": [1, 2], "seed_wall_s": {"0": 5.0, "1": 700.5, "2": 710.0}})
+    assert "reused for seeds [1, 2]: seed 1 700.5 s, seed 2 710.0 s" in note and "seed 0" not in note
+
+
 def test_scale_compression_and_offline_share_of_a_fresh_delta(tmp_path):
     import torch
 

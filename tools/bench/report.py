@@ -186,6 +186,17 @@ def paper_table_md(result: dict) -> str:
     return "\n".join(lines)
 
 
+def reused_note(result: dict) -> str:
+    """For a ``--reuse`` run: which seeds were stored rows and what their own runs took (the wall time above does not
+    include them)."""
+    cached = result.get("cached_seeds") or []
+    if not cached:
+        return ""
+    walls = result.get("seed_wall_s") or {}
+    each = ", ".join(f"seed {s} {walls.get(str(s))} s" for s in cached)
+    return f" (stored rows of earlier runs reused for seeds {cached}: {each}, wall clock of their own runs)"
+
+
 def paper_markdown(result: dict, level: int = 1, fig_prefix: str = "") -> str:
     h = "#" * level
     st = result["settings"]
@@ -196,7 +207,7 @@ def paper_markdown(result: dict, level: int = 1, fig_prefix: str = "") -> str:
     done = result.get("seeds_done", result["seeds"])
     out += [f"Command: `{result['command']}`", "",
             f"Machine: {machine_line(result['machine'])}. Wall time {result.get('wall_s')} s for "
-            f"{len(done)} seed(s) {done}, torch threads {st.get('torch_threads', '?')}; 1-minute load "
+            f"{len(done)} seed(s) {done}{reused_note(result)}, torch threads {st.get('torch_threads', '?')}; 1-minute load "
             f"average at start / end {(result.get('loadavg_1min') or {}).get('start')} / "
             f"{(result.get('loadavg_1min') or {}).get('end')} (the machine is shared: times are wall clock).", "",
             f"Data `{result['data_spec']}` ({result.get('dataset_repr', '')}). Target classes {st['target_classes']}, "
