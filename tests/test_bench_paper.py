@@ -93,6 +93,11 @@ def test_label_names_non_default_and_unrecorded_builder_settings():
     old = {k: v for k, v in cfg.items() if k != "negatives"}  # stored by a builder without that setting
     assert report.label({"dataset": "mnist", "pnc_config": old}) == \
         "mnist [PNC rows built before the setting(s) negatives existed]"
+    same = {"target_classes": [0, 1, 2, 3, 4], "source_classes": [5, 6, 7, 8, 9], "clone_s": [5], "clone_m": [5, 6, 7]}
+    assert report.label({"dataset": "mnist", "pnc_config": cfg, "settings": same}) == "mnist"
+    swapped = {"target_classes": [5, 6, 7, 8, 9], "source_classes": [0, 1, 2, 3, 4], "clone_s": [0], "clone_m": [0, 1, 2]}
+    assert report.label({"dataset": "mnist", "pnc_config": cfg, "settings": swapped}) == \
+        "mnist [classes: target [5, 6, 7, 8, 9], source [0, 1, 2, 3, 4], S clones [0], M clones [0, 1, 2]]"
 
 
 def test_three_figures_and_partial_note(tmp_path):

@@ -95,6 +95,10 @@ def _ms(row: dict, col: str) -> str:
     return "—" if v is None else (f"{v:.2f} ± {sd:.2f}" if sd else f"{v:.2f}")
 
 
+CLASS_SPLIT = {"target_classes": [0, 1, 2, 3, 4], "source_classes": [5, 6, 7, 8, 9], "clone_s": [5],
+               "clone_m": [5, 6, 7]}  # the paper bench's default split, the one every default was tuned on
+
+
 def label(result: dict) -> str:
     """The dataset, plus the PNC rows' builder settings that differ from the defaults (tagged variant runs)."""
     from pnc_pack.builder.config import BuildConfig
@@ -106,6 +110,11 @@ def label(result: dict) -> str:
     missing = sorted(set(default) - set(cfg)) if cfg else []  # stored by a builder that predates them
     if missing:
         notes.append(f"PNC rows built before the setting(s) {', '.join(missing)} existed")
+    st = result.get("settings") or {}
+    classes = {k: st.get(k) for k in CLASS_SPLIT if k in st}
+    if classes and classes != {k: v for k, v in CLASS_SPLIT.items() if k in classes}:  # another class split
+        notes.insert(0, f"classes: target {st.get('target_classes')}, source {st.get('source_classes')}, S clones "
+                        f"{st.get('clone_s')}, M clones {st.get('clone_m')}")
     split = result.get("split") or {}
     if split.get("name") == "val":  # a tuning run: never to be read as a test-split number
         notes.insert(0, f"VALIDATION split: {split.get('size')} training images, seed {split.get('seed')}")
