@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import statistics
 
+# The paper bench's default class split (PAPER.md §4), the one every builder default was tuned on.
+CLASS_SPLIT = {"target_classes": [0, 1, 2, 3, 4], "source_classes": [5, 6, 7, 8, 9], "clone_s": [5], "clone_m": [5, 6, 7]}
+
 METHOD_ORDER = ["pretrained", "joint", "continual", "continual_kd", "ensemble",
                 "pnc_no_local", "pnc_no_insert", "pnc", "pnc_paper", "pnc_paper_ce", "pnc_paper_ce_neg",
                 "pnc_paper_ce_neg_cal", "lora", "lora_kd", "continual_kd_neg", "lora_kd_neg"]

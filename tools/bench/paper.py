@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from tools.bench import add_device_option, device_of
-from tools.bench._table import METHOD_NAMES, METHOD_ORDER, PNC_METHODS, aggregate, judge  # noqa: F401
+from tools.bench._table import CLASS_SPLIT, METHOD_NAMES, METHOD_ORDER, PNC_METHODS, aggregate, judge  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -82,10 +82,10 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m tools.bench paper", description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="dataset spec (default idx:data/mnist if present, else mnist5k)")
     ap.add_argument("--arch", default="lenet5")
-    ap.add_argument("--target-classes", type=_ints, default=[0, 1, 2, 3, 4])
-    ap.add_argument("--source-classes", type=_ints, default=[5, 6, 7, 8, 9])
-    ap.add_argument("--clone-s", type=_ints, default=[5], help="classes cloned in setting S")
-    ap.add_argument("--clone-m", type=_ints, default=[5, 6, 7], help="classes cloned in setting M")
+    ap.add_argument("--target-classes", type=_ints, default=list(CLASS_SPLIT["target_classes"]))
+    ap.add_argument("--source-classes", type=_ints, default=list(CLASS_SPLIT["source_classes"]))
+    ap.add_argument("--clone-s", type=_ints, default=list(CLASS_SPLIT["clone_s"]), help="classes cloned in setting S")
+    ap.add_argument("--clone-m", type=_ints, default=list(CLASS_SPLIT["clone_m"]), help="classes cloned in setting M")
     ap.add_argument("--data-fraction", type=float, default=0.1, help="share of the cloned classes' training data (D_t)")
     ap.add_argument("--seed", type=int, default=0)
     add_split_options(ap)

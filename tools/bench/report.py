@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from tools.bench._figures import paper_figures  # noqa: F401 (re-exported)
+from tools.bench._table import CLASS_SPLIT
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -95,10 +96,6 @@ def _ms(row: dict, col: str) -> str:
     return "—" if v is None else (f"{v:.2f} ± {sd:.2f}" if sd else f"{v:.2f}")
 
 
-CLASS_SPLIT = {"target_classes": [0, 1, 2, 3, 4], "source_classes": [5, 6, 7, 8, 9], "clone_s": [5],
-               "clone_m": [5, 6, 7]}  # the paper bench's default split, the one every default was tuned on
-
-
 def label(result: dict) -> str:
     """The dataset, plus the PNC rows' builder settings that differ from the defaults (tagged variant runs)."""
     from pnc_pack.builder.config import BuildConfig
@@ -111,8 +108,7 @@ def label(result: dict) -> str:
     if missing:
         notes.append(f"PNC rows built before the setting(s) {', '.join(missing)} existed")
     st = result.get("settings") or {}
-    classes = {k: st.get(k) for k in CLASS_SPLIT if k in st}
-    if classes and classes != {k: v for k, v in CLASS_SPLIT.items() if k in classes}:  # another class split
+    if any(k in st and st[k] != v for k, v in CLASS_SPLIT.items()):  # another class split than the default
         notes.insert(0, f"classes: target {st.get('target_classes')}, source {st.get('source_classes')}, S clones "
                         f"{st.get('clone_s')}, M clones {st.get('clone_m')}")
     split = result.get("split") or {}
@@ -216,8 +212,8 @@ def paper_markdown(result: dict, level: int = 1, fig_prefix: str = "") -> str:
     done = result.get("seeds_done", result["seeds"])
     out += [f"Command: `{result['command']}`", "",
             f"Machine: {machine_line(result['machine'])}. Wall time {result.get('wall_s')} s for "
-            f"{len(done)} seed(s) {done}{reused_note(result)}, torch threads {st.get('torch_threads', '?')}; 1-minute load "
-            f"average at start / end {(result.get('loadavg_1min') or {}).get('start')} / "
+            f"{len(done)} seed(s) {done}{reused_note(result)}, torch threads {st.get('torch_threads', '?')}; "
+            f"1-minute load average at start / end {(result.get('loadavg_1min') or {}).get('start')} / "
             f"{(result.get('loadavg_1min') or {}).get('end')} (the machine is shared: times are wall clock).", "",
             f"Data `{result['data_spec']}` ({result.get('dataset_repr', '')}). Target classes {st['target_classes']}, "
             f"source classes {st['source_classes']}; S clones {st['clone_s']}, M clones {st['clone_m']}; D_t = "
