@@ -21,8 +21,9 @@ from pathlib import Path
 
 import torch
 
+from pnc_pack.builder.dist_link import Link, rank_error
 from pnc_pack.builder.dist_messages import pack
-from pnc_pack.builder.distributed import ACTIVE, Driver, Link, rank_error, serve
+from pnc_pack.builder.distributed import ACTIVE, Driver, serve
 from pnc_pack.errors import BuildError, PncError, RankError, UsageError
 
 ENV_THREADS = "PNC_PACK_THREADS"  # intra-op threads of every rank (the serial build's count)

@@ -12,9 +12,10 @@ with (seed, R)), and after the positions rank 0 takes the global RNG state the l
 loop would, for the re-tune and calibration. Intra-op thread counts change float sums, so every rank uses the
 serial build's count (PNC_PACK_THREADS, else the launching process's; see cli/_dist.py for torchrun's).
 
-Rooms: this module is the protocol (the units, :class:`Link`, :class:`Driver` on rank 0, :func:`serve` on the
-others); :mod:`~pnc_pack.builder.dist_messages` the messages; :mod:`~pnc_pack.builder.dist_session` the ranks'
-start and end (torchrun's, or ``--nproc`` workers).
+Rooms: this module is the protocol (the units, :class:`Driver` on rank 0, :func:`serve` on the others);
+:mod:`~pnc_pack.builder.dist_link` the link between two ranks and how its failures are named;
+:mod:`~pnc_pack.builder.dist_messages` the messages; :mod:`~pnc_pack.builder.dist_session` the ranks' start and
+end (torchrun's, or ``--nproc`` workers).
 
 Failures (RankError names the rank and the cause; rank 0 writes nothing): a rank that raises posts its error in
 the store and sends it to rank 0, which checks the store between its own units; a rank that dies breaks its
@@ -28,15 +29,14 @@ Devices: tensors travel on the CPU; each rank moves what it receives to its own 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from contextvars import ContextVar
 from dataclasses import fields, replace
 from types import SimpleNamespace
 
 import torch
 
+from pnc_pack.builder.dist_link import Link, error_info, rank_error
 from pnc_pack.builder.dist_messages import (
     branch_in,
     branch_out,
@@ -49,7 +49,7 @@ from pnc_pack.builder.dist_messages import (
     spec_out,
     unpack,
 )
-from pnc_pack.errors import PncError, RankError
+from pnc_pack.errors import RankError
 
 ENV_FAIL = "PNC_PACK_TEST_FAIL"  # tests: "RANK:raise" or "RANK:exit" makes that rank fail at its next unit
 
@@ -78,16 +78,6 @@ def _fail_if_asked(rank: int, spec: str | None = None) -> None:
         if mode == "exit":
             os._exit(3)
         raise RuntimeError(f"injected failure ({ENV_FAIL})")
-
-
-def _error_info(exc: BaseException, rank: int) -> dict:
-    code = exc.exit_code if isinstance(exc, PncError) else (7 if isinstance(exc, Exception) else 1)
-    return {"rank": rank, "type": type(exc).__name__, "message": " ".join(str(exc).split())[:2000], "exit_code": code}
-
-
-def rank_error(info: dict) -> RankError:
-    return RankError(f"rank {info['rank']} failed: {info['type']}: {info['message']}", rank=info["rank"],
-                     exit_code=int(info.get("exit_code", 7)))
 
 
 # -- the three kinds of unit: what a rank receives, and one unit's work ----------------------------------------------
@@ -152,75 +142,6 @@ def _candidates_unit(ctx, i: int):
     model, mcfg, spec = ctx.models[i]
     a, per = score_candidate(ctx.shared, spec, model, mcfg)
     return {"acc": a, "per": {n: [s, d] for n, (s, d) in per.items()}}
-
-
-# -- the link between ranks ---------------------------------------------------------------------------------------
-class Link:
-    """Point-to-point messages with one rank at a time, so that a broken exchange names its peer."""
-
-    def __init__(self, rank: int, world: int, timeout: float, children: dict | None = None):
-        import torch.distributed as dist
-
-        self.dist, self.rank, self.world, self.timeout = dist, rank, world, timeout
-        self.store = dist.distributed_c10d._get_default_store()
-        self.children = children or {}  # rank -> Popen, when this process started them (--nproc)
-        self.busy = False
-
-    def _broken(self, peer: int, exc: BaseException) -> RankError:
-        err = self.posted(peer)
-        if err is not None:
-            return rank_error(err)
-        child = self.children.get(peer)
-        if child is not None:
-            try:
-                child.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                pass
-            if child.returncode is not None:
-                return RankError(f"rank {peer} died (exit code {child.returncode})", rank=peer)
-        text = " ".join(str(exc).split())
-        if "timed out" in text.lower() or "timeout" in text.lower():
-            return RankError(f"rank {peer} did not answer within {self.timeout:g} s", rank=peer)
-        return RankError(f"rank {peer} stopped answering ({text[:300]})", rank=peer)
-
-    def send(self, blob: torch.Tensor, peer: int) -> None:
-        self.busy = True
-        try:
-            self.dist.send(torch.tensor([blob.numel()], dtype=torch.int64), peer)
-            if blob.numel():
-                self.dist.send(blob, peer)
-        except RuntimeError as exc:
-            raise self._broken(peer, exc) from None
-        finally:
-            self.busy = False
-
-    def recv(self, peer: int) -> torch.Tensor:
-        self.busy = True
-        try:
-            n = torch.zeros(1, dtype=torch.int64)
-            self.dist.recv(n, peer)
-            blob = torch.empty(int(n), dtype=torch.uint8)
-            if int(n):
-                self.dist.recv(blob, peer)
-            return blob
-        except RuntimeError as exc:
-            raise self._broken(peer, exc) from None
-        finally:
-            self.busy = False
-
-    def post(self, info: dict) -> None:
-        self.store.set(f"pnc/error/{self.rank}", json.dumps(info))
-
-    def posted(self, rank: int) -> dict | None:
-        key = f"pnc/error/{rank}"
-        return json.loads(self.store.get(key)) if self.store.check([key]) else None
-
-    def check(self) -> None:
-        """Raise the first error another rank has posted (rank 0 calls this between its own units)."""
-        for r in range(1, self.world):
-            err = self.posted(r)
-            if err is not None:
-                raise rank_error(err)
 
 
 class Driver:
@@ -410,7 +331,7 @@ def serve(link: Link) -> int:
             results, tensors = _run_units(meta["op"], meta, t, link.rank)
             reply = pack({"ok": True, "results": results}, tensors)
         except Exception as exc:  # noqa: BLE001 - any failure of a unit goes to rank 0, which names it
-            info = _error_info(exc, link.rank)
+            info = error_info(exc, link.rank)
             link.post(info)
             reply = pack({"ok": False, "error": info})
         try:
