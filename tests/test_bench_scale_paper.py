@@ -38,7 +38,10 @@ def test_demo_passes_device_and_precision_on(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("bench, extra", [("mnist_pnc", []), ("repair", []), ("scale", ["--parts", "paper"]),
-                                         ("paper", ["--data", "digits"])])
+                                         ("paper", ["--data", "digits"]), ("multi", ["--data", "digits"]),
+                                         ("exemplars", ["--data", "digits"]), ("routing", []),
+                                         ("similarity", ["--data", "digits"]), ("baselines_grid", ["--data", "digits"]),
+                                         ("hf", []), ("distributed", ["--work", "nowhere"])])
 def test_benchmarks_refuse_a_missing_device_before_any_work(bench, extra, capsys, monkeypatch, tmp_path):
     import importlib
 

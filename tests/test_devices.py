@@ -86,12 +86,14 @@ def test_unknown_devices_and_precisions_are_usage_errors(bad):
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")
-def test_cli_build_with_missing_cuda_fails_before_loading_anything(tmp_path, capsys):
+@pytest.mark.parametrize("command", [["build", "--target", "nope"], ["add", "nope.pncd"]])
+def test_cli_build_with_missing_cuda_fails_before_loading_anything(tmp_path, capsys, command):
+    """build and add (a module more): the device is checked before the models, the base delta or the data."""
     from pnc_pack.cli import main
 
     out = tmp_path / "x.pncd"
-    rc = main(["build", "--target", str(tmp_path / "nope"), "--source", str(tmp_path / "nope"), "--data", "digits",
-               "--clone-classes", "5", "--device", "cuda", "-o", str(out)])
+    rc = main([*command, "--source", str(tmp_path / "nope"), "--data", "digits", "--clone-classes", "5",
+               "--device", "cuda", "-o", str(out)])
     assert rc == 2 and not out.exists()
     assert "available devices: cpu" in capsys.readouterr().err
 
@@ -118,3 +120,17 @@ def test_out_of_memory_is_one_line_suggesting_batch_size():
     with pytest.raises(BuildError, match=r"ran out of memory on cpu; try a smaller --batch-size"):
         with out_of_memory(torch.device("cpu")):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_a_zoo_model_records_where_it_trained_unless_cpu_fp32():
+    """config.json's training block names device and precision when they are not the CPU in fp32, so caches (the
+    benchmarks') never take such a model for a CPU one; a CPU fp32 model's config is what it always was."""
+    from pnc_pack.data import load_dataset
+    from pnc_pack.zoo.training import train_model
+
+    ds = load_dataset("digits")
+    kw = dict(epochs=1, seed=0, data_fraction=0.2, device="cpu")
+    _, plain = train_model("lenet5", None, ds, [0, 1], **kw)
+    _, bf16 = train_model("lenet5", None, ds, [0, 1], precision="bf16", **kw)
+    assert "device" not in plain.training and "precision" not in plain.training
+    assert (bf16.training["device"], bf16.training["precision"]) == ("cpu", "bf16")

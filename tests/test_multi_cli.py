@@ -68,9 +68,12 @@ def test_remove_gives_back_the_single_clone_and_the_target(files, capsys, zoo):
 
 def test_add_appends_a_module(files, capsys, source2):
     rc, out, _ = _run(capsys, "add", files / "a.pncd", "--source", source2, "--clone-classes", "8,9",
-                      "--data", "digits", "--eval-data", "digits", *TINY_CLI, "-o", files / "added.pncd")
+                      "--data", "digits", "--eval-data", "digits", *TINY_CLI, "-o", files / "added.pncd",
+                      "--device", "cpu", "--precision", "fp32")
     assert rc == 0 and "module 1" in out
     assert (files / "added.pncd").read_bytes() == (files / "ab.pncd").read_bytes()
+    prov = codec.load(files / "added.pncd").provenance["modules"][1]
+    assert (prov["device"], prov["precision"]) == ("cpu", "fp32")
 
 
 def test_usage_errors_are_one_line(files, capsys, zoo, source2):

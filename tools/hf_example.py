@@ -27,15 +27,18 @@ MODELS = {"tiny-resnet": ("resnet", [0, 1, 2, 3, 4], {}),
 
 
 def train_folder(folder: Path, dataset, labels: list[int], *, epochs: int, seed: int = 0, lr: float = 2e-3,
-                 batch_size: int = 64) -> float:
+                 batch_size: int = 64, device=None) -> float:
     """Train the transformers model in ``folder`` on ``labels`` of ``dataset`` and save it there again (weights
-    only: config and preprocessor config unchanged); returns its accuracy on the test images of those labels."""
+    only: config and preprocessor config unchanged); returns its accuracy on the test images of those labels.
+    ``device``: where it trains (default the CPU; the shuffles are drawn on the CPU either way)."""
     from pnc_pack.data import relabel, select_classes
     from pnc_pack.zoo.pretrained import load_pretrained
 
+    dev = torch.device(device or "cpu")
     model, _ = load_pretrained(folder)
+    model.to(dev)
     X, y = select_classes(*dataset.train, labels)
-    X, y = model.prepare_images(X), relabel(y, labels)
+    X, y = model.prepare_images(X).to(dev), relabel(y, labels).to(dev)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     params = list(model.parameters())
@@ -46,12 +49,12 @@ def train_folder(folder: Path, dataset, labels: list[int], *, epochs: int, seed:
     for _ in range(epochs):
         perm = torch.randperm(len(y), generator=g)
         for i in range(0, len(y), batch_size):
-            idx = perm[i:i + batch_size]
+            idx = perm[i:i + batch_size].to(dev)
             loss = F.cross_entropy(model(X[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    model.eval()
+    model.eval().cpu()
     for p in params:
         p.requires_grad_(False)
     config = (folder / "config.json").read_bytes()  # the wrapper's config holds only the checked arguments

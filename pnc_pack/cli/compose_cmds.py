@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from pnc_pack.cli._build_opts import builder_options, eval_lines, module_lines, parse_classes, parse_settings
-from pnc_pack.cli._common import check_outputs, emit_json, force_option, json_option
+from pnc_pack.cli._common import check_outputs, device_options, emit_json, force_option, json_option
 
 
 def _report(delta, output, size, base, extra: dict, as_json: bool, lines_fn=None):
@@ -42,18 +42,23 @@ def _report(delta, output, size, base, extra: dict, as_json: bool, lines_fn=None
 @click.option("--models-dir", type=click.Path(file_okay=False), default=None,
               help="Folder holding the base delta's models (as for apply).")
 @builder_options
+@device_options(deterministic=True)
 @json_option
 def add_cmd(base, source, clone_classes, data, target, models_dir, data_fraction, seed, steps, settings, eval_data, output,
-            force, as_json):
+            force, as_json, device="auto", precision="fp32", deterministic=False):
     """Add a module to the clone delta BASE (a file or hf://REPO[@REV]): clone CLONE_CLASSES of SOURCE into the
-    same target. The modules already in BASE are not retrained: their tensors are copied as they are."""
+    same target. The modules already in BASE are not retrained: their tensors are copied as they are.
+    --device / --precision / --deterministic: as for build (recorded in the new module's provenance)."""
     from pnc_pack.api.build import add_source
     from pnc_pack.api.specs import open_delta
     from pnc_pack.data import load_dataset
+    from pnc_pack.devices import resolve_device
     from pnc_pack.format import codec
     from pnc_pack.progress import progress
 
+    resolve_device(device)  # a device that does not exist: a usage error before anything is loaded
     kw = parse_settings(settings, data_fraction=data_fraction, steps=steps)
+    kw.update(device=device, precision=precision, deterministic=deterministic)
     check_outputs(output, force=force)
     d = open_delta(base)
     ds = load_dataset(data)

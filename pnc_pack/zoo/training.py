@@ -203,6 +203,8 @@ def train_model(arch: str, arch_args: Mapping[str, Any] | None, dataset, classes
             "test_samples": len(yt), "train_loss": history,
             **({"test_accuracy": round(acc, 6)} if acc == acc else {}),
             "versions": {"pnc_pack": __version__, "torch": torch.__version__.split("+")[0]},
+            # where it trained, when not the CPU in fp32 (a CPU model's config.json stays as it always was)
+            **({"device": dev.type, "precision": precision} if (dev.type, precision) != ("cpu", "fp32") else {}),
         },
     )
     return model, config

@@ -27,6 +27,15 @@ def add_device_option(ap) -> None:
                     "where the benchmark's torch work runs (pnc_pack.devices)")
 
 
+def device_dir(device) -> str:
+    """The suffix of a cache folder for models or deltas made on ``device``: none for the CPU, so the CPU's caches
+    stay where they were, and ``-cuda`` etc. otherwise, so no run reuses what another kind of device made."""
+    import torch
+
+    kind = torch.device(device).type if device is not None else "cpu"
+    return "" if kind == "cpu" else f"-{kind}"
+
+
 def device_of(ap, args):
     """``args.device`` checked before any work: the torch device, or ``ap.error`` (exit 2) naming the devices that
     exist, as ``pnc-pack --device`` does."""

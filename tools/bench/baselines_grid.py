@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from tools.bench import add_device_option, device_of
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # The settings a tuned baseline may take (tools/bench/baselines_grid.py chooses them on a validation split); the
@@ -88,7 +90,9 @@ def parse_args(argv):
     ap.add_argument("--methods", default=",".join(GRID), help="comma-separated subset of: " + ",".join(GRID))
     ap.add_argument("--workdir", type=Path, default=None, help="zoo-model cache (default: the paper bench's)")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    args.dev = device_of(ap, args)
     args.methods = [m for m in args.methods.split(",") if m]
     bad = [m for m in args.methods if m not in GRID]
     if bad:
@@ -102,13 +106,13 @@ def tasks(pargs, dataset, log=print):
     from tools.bench import baselines as B
     from tools.bench import paper
 
-    seed = pargs.seed
-    wd = pargs.workdir / paper.data_key(pargs) / pargs.arch / f"seed{seed}"
+    seed, dev = pargs.seed, pargs.dev
+    wd = paper.seed_dir(pargs, seed)
     zoo = {}
     for role, classes in (("target", pargs.target_classes), ("source", pargs.source_classes)):
         folder, model, cfg, _ = paper.zoo_model(wd, role, dataset, pargs.data, pargs.arch, classes, pargs.epochs,
-                                                seed, pargs.zoo_label_smoothing, log)
-        zoo[role] = (model, cfg.training.get("test_accuracy"))
+                                                seed, pargs.zoo_label_smoothing, log, dev)
+        zoo[role] = (model.to(dev), cfg.training.get("test_accuracy"))
     target, source = zoo["target"][0], zoo["source"][0]
     shape = target.input_shape
     Xo, yo = select_classes(*dataset.test, pargs.target_classes)
@@ -118,7 +122,7 @@ def tasks(pargs, dataset, log=print):
         Xd, yd = take_fraction(*select_classes(*dataset.train, clone), pargs.data_fraction, seed)
         Xt, yt = select_classes(*dataset.test, clone)
         task = B.Task(target, list(pargs.target_classes), source, list(pargs.source_classes), list(clone),
-                      fit_to_shape(Xd, shape), yd, seed)
+                      fit_to_shape(Xd, shape).to(dev), yd, seed)
         out[setting] = (task, ori, (fit_to_shape(Xt, shape), yt))
     return out, {r: {"val_accuracy": acc} for r, (_, acc) in zoo.items()}
 
@@ -168,13 +172,13 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     pargs = paper.parse_args(["--data", args.data, "--split", "val", "--val-size", str(args.val_size),
-                              "--val-seed", str(args.val_seed), "--seed", str(args.seed)]
+                              "--val-seed", str(args.val_seed), "--seed", str(args.seed), "--device", str(args.dev)]
                              + (["--workdir", str(args.workdir)] if args.workdir else []))
     t0 = time.perf_counter()
     dataset = paper.validation_split(load_dataset(args.data), args.val_size, args.val_seed)
     settings, zoo = tasks(pargs, dataset, log=print)
     t1 = time.perf_counter()
-    old = _earlier(args.out / f"baselines-grid-{paper.slug(args.data)}.json", pargs, args.seed)
+    old = _earlier(args.out / f"baselines-grid-{stem_of(args.data, pargs.dev)}.json", pargs, args.seed)
     done = {_key(m, r["params"]): {k: v for k, v in r.items() if k != "reused"}
             for m, rows in (old.get("grid") or {}).items() for r in rows}
     cmd = "python -m tools.bench baselines_grid " + " ".join(shlex.quote(a) for a in argv)
@@ -200,6 +204,7 @@ def _result(args, pargs, old, grid, zoo, cmd, wall, setup, partial) -> dict:
                ([old["cost"]["grid_wall_s"]] if old.get("cost") else [])), round(wall, 1)]
     chosen = {m: choose(rows)["params"] for m, rows in grid.items()}
     return {"benchmark": "baselines_grid", "dataset": paper.slug(args.data), "data_spec": args.data,
+            **({"device": str(pargs.dev)} if pargs.dev.type != "cpu" else {}),
            "arch": pargs.arch, "seed": args.seed, "split": paper.split_info(pargs),
            "command": cmd,
            "criterion": "highest mean of AvgS and AvgM on the validation split (ties: the earlier point)",
@@ -226,7 +231,8 @@ def _earlier(path: Path, pargs, seed: int) -> dict:
         return {}
     same = (old.get("split") == json.loads(json.dumps(paper.split_info(pargs))) and old.get("seed") == seed
             and old.get("arch") == pargs.arch and (old.get("settings") or {}).get("clone_m") == pargs.clone_m
-            and (old.get("settings") or {}).get("data_fraction") == pargs.data_fraction)
+            and (old.get("settings") or {}).get("data_fraction") == pargs.data_fraction
+            and old.get("device") == (None if pargs.dev.type == "cpu" else str(pargs.dev)))
     return old if same else {}
 
 
@@ -236,10 +242,18 @@ def write(out: dict, folder: Path) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"baselines-grid-{out['dataset']}"
+    stem = f"baselines-grid-{stem_of(out['dataset'], out.get('device'))}"
     atomic_write(folder / f"{stem}.json", (json.dumps(out, indent=1, sort_keys=True) + "\n").encode())
     atomic_write(folder / f"{stem}.md", _grid_md.grid_markdown(out).encode())
     return folder / f"{stem}.json"
+
+
+def stem_of(data: str, device=None) -> str:
+    """The results' name after ``baselines-grid-``: the data's slug, with ``-cuda`` etc. for a grid run elsewhere
+    than on the CPU (the paper bench reads the CPU grid's choice)."""
+    from tools.bench import device_dir, paper
+
+    return paper.slug(data) + device_dir(device)
 
 
 def chosen_settings(dataset: str, arch: str, folder: Path = RESULTS) -> tuple[dict, str]:

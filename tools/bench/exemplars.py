@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from tools.bench import RESULTS, write_result
+from tools.bench import RESULTS, add_device_option, device_dir, device_of, write_result
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,14 +81,16 @@ def main(argv):
     ap.add_argument("--no-exemplar-calibration", action="store_true",
                     help="exemplars as negatives only; the calibration keeps its fixed recall")
     ap.add_argument("--tag", default="", help="results/exemplars<TAG>.*")
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    dev = device_of(ap, args)
     from pnc_pack.builder import build_clone
     from pnc_pack.data import load_dataset
     from tools.bench.paper import slug, validation_split, zoo_model
 
     ns, clone = [int(v) for v in args.ns.split(",")], [int(v) for v in args.clone.split(",")]
     cmd = "python -m tools.bench exemplars " + " ".join(argv)
-    out = {"command": cmd.strip(), "seed": args.seed, "split": {"name": "val", "size": args.val_size,
+    out = {"command": cmd.strip(), **({"device": str(dev)} if dev.type != "cpu" else {}), "seed": args.seed, "split": {"name": "val", "size": args.val_size,
            "seed": args.val_seed}, "clone": clone, "datasets": {}}
     extra = {"exemplar_calibration": False} if args.no_exemplar_calibration else {}
     out["exemplar_calibration"] = not args.no_exemplar_calibration
@@ -96,14 +98,17 @@ def main(argv):
     t0 = time.perf_counter()
     for spec in args.data.split(","):
         ds = validation_split(load_dataset(spec), args.val_size, args.val_seed)
-        wd = args.workdir / f"{slug(spec)}-val{args.val_size}s{args.val_seed}" / "lenet5" / f"seed{args.seed}"
-        t_dir, _, t_cfg, _ = zoo_model(wd, "target", ds, spec, "lenet5", [0, 1, 2, 3, 4], args.epochs, args.seed, 0.0)
-        s_dir, *_ = zoo_model(wd, "source", ds, spec, "lenet5", [5, 6, 7, 8, 9], args.epochs, args.seed, 0.0)
+        wd = (args.workdir / f"{slug(spec)}-val{args.val_size}s{args.val_seed}" / "lenet5"
+              / f"seed{args.seed}{device_dir(dev)}")
+        t_dir, _, t_cfg, _ = zoo_model(wd, "target", ds, spec, "lenet5", [0, 1, 2, 3, 4], args.epochs, args.seed, 0.0,
+                                       device=dev)
+        s_dir, *_ = zoo_model(wd, "source", ds, spec, "lenet5", [5, 6, 7, 8, 9], args.epochs, args.seed, 0.0,
+                              device=dev)
         d = out["datasets"][slug(spec)] = {"spec": spec, "target_val_acc": t_cfg.training.get("test_accuracy"),
                                            "rows": []}
         for n in ns:
             t1 = time.perf_counter()
-            delta = build_clone(str(t_dir), str(s_dir), ds, clone, seed=args.seed, eval_data=ds,
+            delta = build_clone(str(t_dir), str(s_dir), ds, clone, seed=args.seed, eval_data=ds, device=dev,
                                 **(dict(exemplars=ds, exemplars_per_class=n, **extra) if n else {}))
             e, m = delta.metrics["eval"], delta.metrics
             row = {"n": n, "ori": e["ori"], "tar": e["tar"], "avg": e["avg"], "R": m["R"],

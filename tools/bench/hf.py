@@ -31,6 +31,8 @@ from pathlib import Path
 
 import torch
 
+from tools.bench import add_device_option, device_of
+
 RESULTS = Path(__file__).parent / "results"
 DATA = {"mnist": "idx:data/mnist", "fashion-mnist": "idx:data/fashion-mnist"}
 
@@ -39,7 +41,7 @@ def _pct(x: float) -> float:
     return round(100 * x, 2)
 
 
-def make_models(work: Path, ds, types, fraction: float, epochs: int, seed: int) -> dict:
+def make_models(work: Path, ds, types, fraction: float, epochs: int, seed: int, device=None) -> dict:
     """{(model type, half): (folder, test accuracy)} for the halves 'target' (0-4) and 'source' (5-9)."""
     from pnc_pack.data import take_fraction
     from tests.hf_models import write_hf_folder
@@ -53,27 +55,30 @@ def make_models(work: Path, ds, types, fraction: float, epochs: int, seed: int) 
         kw = {"patch_size": 4} if mt.startswith("convnext") else {}  # 8x8 after the stem, as tools.hf_example
         folder = write_hf_folder(work / f"{mt}-{half}", mt, seed=seed, labels=labels, **kw)
         t0 = time.process_time()
-        acc = train_folder(folder, small, labels, epochs=epochs, seed=seed)
+        acc = train_folder(folder, small, labels, epochs=epochs, seed=seed, device=device)
         out[(mt, half)] = (folder, round(acc, 4), round(time.process_time() - t0, 1))
     return out
 
 
-@torch.no_grad()
-def ensemble(tgt_dir: Path, src_dir: Path, ds, clone: list[int]) -> dict:
+@torch.inference_mode()
+def ensemble(tgt_dir: Path, src_dir: Path, ds, clone: list[int], device=None) -> dict:
     """Direct Ensemble: [target logits | source logits of the cloned classes], argmax, on the test images."""
     from pnc_pack.clone.evaluate import ori_tar_avg
     from pnc_pack.data import select_classes
     from pnc_pack.zoo.pretrained import load_pretrained
 
+    dev = torch.device(device or "cpu")
     tgt, tcfg = load_pretrained(tgt_dir)
     src, scfg = load_pretrained(src_dir)
+    tgt.to(dev), src.to(dev)
     labels = list(tcfg.labels) + clone
     X, y = select_classes(*ds.test, labels)
     cols = [scfg.labels.index(c) for c in clone]
     out = []
     for i in range(0, len(y), 1024):
-        x = X[i:i + 1024]
-        out.append(torch.cat([tgt(tgt.prepare_images(x)), src(src.prepare_images(x))[:, cols]], 1).argmax(1))
+        x = X[i:i + 1024]  # prepared on the CPU (Pillow), then moved
+        out.append(torch.cat([tgt(tgt.prepare_images(x).to(dev)), src(src.prepare_images(x).to(dev))[:, cols]],
+                             1).argmax(1).cpu())
     want = torch.tensor([labels.index(int(v)) for v in y.tolist()])
     ori, tar, avg = ori_tar_avg(torch.cat(out), want, len(tcfg.labels), len(clone))
     return {"ori": round(ori, 4), "tar": round(tar, 4), "avg": round(avg, 4)}
@@ -125,7 +130,9 @@ def main(argv):
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     ap.add_argument("--no-r50", action="store_true")
     ap.add_argument("--tag", default="")
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    dev = device_of(ap, args)
     from pnc_pack.builder import build_clone
     from pnc_pack.cli._build_opts import parse_settings
     from pnc_pack.data import load_dataset
@@ -136,24 +143,25 @@ def main(argv):
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
     types = sorted({(t, "target") for t, _ in pairs} | {(s, "source") for _, s in pairs})
     out = {"command": "python -m tools.bench hf " + " ".join(shlex.quote(a) for a in argv), "clone": clone,
-           "train_fraction": args.train_fraction, "epochs": args.epochs, "seed": args.seed,
+           **({"device": str(dev)} if dev.type != "cpu" else {}), "train_fraction": args.train_fraction, "epochs": args.epochs, "seed": args.seed,
            "settings": {k: str(v) for k, v in overrides.items()}, "threads": torch.get_num_threads(), "rows": []}
     with tempfile.TemporaryDirectory(prefix="pnc-bench-hf-") as tmp:
         work = Path(tmp)
         for name in args.datasets.split(","):
             ds = load_dataset(DATA[name])
-            models = make_models(work / name, ds, types, args.train_fraction, args.epochs, args.seed)
+            models = make_models(work / name, ds, types, args.train_fraction, args.epochs, args.seed, dev)
             out.setdefault("models", {})[name] = {f"{mt}-{half}": {"test_acc": acc, "train_cpu_s": cpu}
                                                   for (mt, half), (_, acc, cpu) in models.items()}
             for t, s in pairs:
                 tdir, sdir = models[(t, "target")][0], models[(s, "source")][0]
                 c0 = time.process_time()
-                delta = build_clone(str(tdir), str(sdir), ds, clone, seed=args.seed, eval_data=ds, **overrides)
+                delta = build_clone(str(tdir), str(sdir), ds, clone, seed=args.seed, eval_data=ds, device=dev,
+                                    **overrides)
                 cpu = round(time.process_time() - c0, 1)
                 e, n = delta.metrics["eval"], len(codec.dumps(delta))
                 tb, sb = ((d / "model.safetensors").stat().st_size for d in (tdir, sdir))
                 row = {"dataset": name, "target": f"hf-{t}", "source": f"hf-{s}",
-                       "pnc": {k: e[k] for k in ("ori", "tar", "avg")}, "ensemble": ensemble(tdir, sdir, ds, clone),
+                       "pnc": {k: e[k] for k in ("ori", "tar", "avg")}, "ensemble": ensemble(tdir, sdir, ds, clone, dev),
                        "R": delta.metrics["R"], "mask_density": delta.metrics["mask_density"], "delta_bytes": n,
                        "target_bytes": tb, "source_bytes": sb, "share_of_target_pct": round(100 * n / tb, 3),
                        "share_of_both_pct": round(100 * n / (tb + sb), 3), "build_cpu_s": cpu}
@@ -176,7 +184,7 @@ def write(out: dict, tag: str) -> None:
 
 def report(out: dict) -> str:
     lines = ["# Clones between transformers image classifiers (hf-*)", "",
-             f"`{out['command']}` ({out['threads']} thread(s), CPU; seed {out['seed']}; models trained "
+             f"`{out['command']}` ({out['threads']} thread(s), {out.get('device', 'CPU')}; seed {out['seed']}; models trained "
              f"{out['epochs']} epochs on {_pct(out['train_fraction'])}% of the training images of their classes; "
              f"clone of class(es) {out['clone']}; builder settings: "
              f"{out['settings'] or 'the defaults'}). Accuracies in %.", "",

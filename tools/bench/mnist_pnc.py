@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from tools.bench import add_device_option, device_of
+from tools.bench import add_device_option, device_dir, device_of
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -35,7 +35,7 @@ def zoo_models(ds, workdir: str, seed: int, epochs: int, device=None) -> dict:
     from pnc_pack.zoo.pretrained import save_pretrained
     from pnc_pack.zoo.training import train_model
 
-    work = Path(workdir) / ds.name.replace("/", "_") / f"seed{seed}"
+    work = Path(workdir) / ds.name.replace("/", "_") / f"seed{seed}{device_dir(device)}"
     models = {}
     for name, classes in (("target", [0, 1, 2, 3, 4]), ("source", [5, 6, 7, 8, 9])):
         folder = work / name

@@ -31,6 +31,8 @@ import json
 import time
 from pathlib import Path
 
+from tools.bench import add_device_option, device_dir, device_of
+
 RESULTS = Path(__file__).parent / "results"
 TARGET = [0, 1]
 FUNCS = [[2, 3], [4, 5], [6, 7], [8, 9]]
@@ -54,26 +56,27 @@ def zoo_model(work: Path, name: str, arch: str, arch_args: dict, ds, classes, se
     return folder
 
 
-def own_accuracy(folder: Path, ds, classes) -> float:
+def own_accuracy(folder: Path, ds, classes, device=None) -> float:
     """The pretrained model alone on the test images of ``classes``, within its own label space."""
     import torch
 
+    from pnc_pack.clone.evaluate import predict
     from pnc_pack.zoo.pretrained import load_pretrained
     from pnc_pack.zoo.training import prepare_split
 
     model, cfg = load_pretrained(folder)
+    model.to(device or "cpu")
     X, y = prepare_split(*ds.test, cfg.labels, model.input_shape)
     keep = torch.tensor([cfg.labels[int(v)] in classes for v in y.tolist()])
-    with torch.no_grad():
-        pred = torch.cat([model(X[keep][i:i + 2048]).argmax(1) for i in range(0, int(keep.sum()), 2048)])
+    pred = predict(model, X[keep])
     return round(float((pred == y[keep]).float().mean()), 6)
 
 
-def _score(delta, ds) -> dict:
+def _score(delta, ds, device=None) -> dict:
     from pnc_pack.api.model import apply
     from pnc_pack.clone.evaluate import evaluate_delta_model
 
-    return evaluate_delta_model(apply(delta), ds, detail=True)
+    return evaluate_delta_model(apply(delta, device=device), ds, detail=True)
 
 
 VARIANTS = {  # select_source(output=..., intercept=..., rule=...)
@@ -99,7 +102,7 @@ def builder_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def cached_build(work: Path, folder: Path, target: Path, ds, F, cfg, seed: int):
+def cached_build(work: Path, folder: Path, target: Path, ds, F, cfg, seed: int, device=None):
     """build_clone, cached in ``work`` under a key of every input (and the builder's code)."""
     import hashlib
 
@@ -114,7 +117,7 @@ def cached_build(work: Path, folder: Path, target: Path, ds, F, cfg, seed: int):
     if path.is_file():
         return codec.load(path), None
     t0 = time.perf_counter()
-    d = build_clone(str(target), str(folder), ds, F, seed=seed, config=cfg)
+    d = build_clone(str(target), str(folder), ds, F, seed=seed, config=cfg, device=device)
     dt = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
     codec.save(d, path)
@@ -128,21 +131,22 @@ def selection_round(j, work, ds, target, cfg, args, log) -> tuple[dict, list]:
 
     F = FUNCS[j]
     classes = F + FUNCS[(j + 1) % len(FUNCS)]
-    folders = [zoo_model(work, f"F{j + 1}-{name}", arch, a, ds, classes, args.seed, {"epochs": args.epochs, **kw})
-               for name, (arch, a, kw) in CANDIDATES.items()]
+    dev = args.dev
+    folders = [zoo_model(work, f"F{j + 1}-{name}", arch, a, ds, classes, args.seed,
+                         {"epochs": args.epochs, "device": dev, **kw}) for name, (arch, a, kw) in CANDIDATES.items()]
     t0 = time.perf_counter()
-    select_source(target, folders, ds, F, seed=args.seed, config=cfg, max_anchors=args.max_anchors)
+    select_source(target, folders, ds, F, seed=args.seed, config=cfg, max_anchors=args.max_anchors, device=dev)
     t_sel = time.perf_counter() - t0  # what --select-source costs
     draws = [score_variants(target, folders, ds, F, VARIANTS, seed=args.seed + k, config=cfg,
-                            max_anchors=args.max_anchors) for k in range(args.draws)]
+                            max_anchors=args.max_anchors, device=dev) for k in range(args.draws)]
     scores = {v: draws[0][v].scores for v in VARIANTS}  # the first draw (seed) is the one shown
     deltas, cands, t_build = [], [], 0.0
     for i, (name, folder) in enumerate(zip(CANDIDATES, folders)):
-        d, dt = cached_build(work, folder, target, ds, F, cfg, args.seed)
+        d, dt = cached_build(work, folder, target, ds, F, cfg, args.seed, dev)
         t_build += dt or 0.0
-        e = _score(d, ds)
+        e = _score(d, ds, dev)
         deltas.append(d)
-        cands.append({"candidate": name, "source_acc": own_accuracy(folder, ds, F),
+        cands.append({"candidate": name, "source_acc": own_accuracy(folder, ds, F, dev),
                       "dt_acc": draws[0]["logprob"].details[i]["dt_accuracy"],
                       **{f"sim {v}": round(scores[v][i], 4) for v, kw in VARIANTS.items() if "rule" not in kw},
                       "ori": e["ori"], "tar": e["tar"],
@@ -164,7 +168,7 @@ def selection_round(j, work, ds, target, cfg, args, log) -> tuple[dict, list]:
     return row, deltas
 
 
-def sweep(chosen, ds, log) -> tuple[list, dict]:
+def sweep(chosen, ds, log, device=None) -> tuple[list, dict]:
     """Table 3: P = 1..len(chosen) sources composed; and removal of the last one."""
     import torch
 
@@ -176,7 +180,7 @@ def sweep(chosen, ds, log) -> tuple[list, dict]:
     rows = []
     for P in range(1, len(chosen) + 1):
         d = compose(chosen[:P])
-        e = _score(d, ds)
+        e = _score(d, ds, device)
         accs = {f"Acc-{i + 1}": f["acc"] for i, f in enumerate(e["functionalities"])}
         misrouted = {f"F{i}->other modules": round(sum(v for k, v in e["routing"][f"module {i - 1}"].items()
                                                        if k not in ("target", f"module {i - 1}")), 4)
@@ -187,9 +191,10 @@ def sweep(chosen, ds, log) -> tuple[list, dict]:
         log(f"  P={P}: " + "  ".join(f"{k} {v:.4f}" for k, v in accs.items()) + f"  Avg {e['avg']:.4f}  "
             f"{rows[-1]['delta_bytes']} bytes")
     full = compose(chosen)
-    minus_last, before = apply(remove(full, [len(chosen) - 1])), apply(compose(chosen[:-1]))
-    X = fit_to_shape(ds.test[0], before.input_shape)
-    with torch.no_grad():
+    minus_last = apply(remove(full, [len(chosen) - 1]), device=device)
+    before = apply(compose(chosen[:-1]), device=device)
+    X = fit_to_shape(ds.test[0], before.input_shape).to(device or "cpu")
+    with torch.inference_mode():
         a, b = minus_last(X), before(X)
     removal = {"max_abs_logit_diff": float((a - b).abs().max()), "prediction_agreement": float((a.argmax(1) == b.argmax(1)).float().mean()),
                "bytes_identical": codec.dumps(remove(full, [len(chosen) - 1])) == codec.dumps(compose(chosen[:-1])),
@@ -211,7 +216,9 @@ def main(argv):
     ap.add_argument("--draws", type=int, default=3, help="draws of anchors and masks B for the selection scores")
     ap.add_argument("--workdir", default="/tmp/pnc-bench-multi")
     ap.add_argument("--out", default=None, help="write results/multi-OUT.json instead of results/multi.json")
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    args.dev = device_of(ap, args)
     from pnc_pack.builder import BuildConfig
     from pnc_pack.data import load_dataset
     from tools.bench.report import machine
@@ -219,30 +226,32 @@ def main(argv):
     t_all = time.perf_counter()
     data = args.data or ("idx:data/mnist" if Path("data/mnist").is_dir() else "mnist5k")
     ds = load_dataset(data)
-    work = Path(args.workdir) / ds.name.replace("/", "_").replace(":", "_") / f"seed{args.seed}-e{args.epochs}"
+    work = (Path(args.workdir) / ds.name.replace("/", "_").replace(":", "_")
+            / f"seed{args.seed}-e{args.epochs}{device_dir(args.dev)}")
     cfg = BuildConfig(data_fraction=args.data_fraction, steps=args.steps, retune_steps=args.retune_steps,
                       masks_per_anchor=args.masks_per_anchor, pool_size=args.pool_size)
-    target = zoo_model(work, "target", "lenet5", {}, ds, TARGET, args.seed, {"epochs": args.epochs})
-    print(f"target LeNet-5 on {TARGET}: {own_accuracy(target, ds, TARGET):.4f}")
+    target = zoo_model(work, "target", "lenet5", {}, ds, TARGET, args.seed, {"epochs": args.epochs, "device": args.dev})
+    print(f"target LeNet-5 on {TARGET}: {own_accuracy(target, ds, TARGET, args.dev):.4f}")
     sel_rows, modules = [], []
     for j in range(len(FUNCS)):
         row, deltas = selection_round(j, work, ds, target, cfg, args, print)
         sel_rows.append(row)
         modules.append(deltas[list(CANDIDATES).index(SWEEP_SOURCE)])
     print(f"Table 3 sweep (every module from the {SWEEP_SOURCE} candidate):")
-    rows, removal = sweep(modules, ds, print)
+    rows, removal = sweep(modules, ds, print, args.dev)
     alone = [{"functionality": r["functionality"], "source": SWEEP_SOURCE,
               "acc_alone": r["candidates"][list(CANDIDATES).index(SWEEP_SOURCE)]["tar"],
               "acc_among_all": rows[-1][f"Acc-{j + 2}"]} for j, r in enumerate(sel_rows)]
     n = len(sel_rows)
     out = {"command": "python -m tools.bench multi" + (f" --data {args.data}" if args.data else "")
            + (f" --out {args.out}" if args.out else ""),
+           **({"device": str(args.dev)} if args.dev.type != "cpu" else {}),
            "machine": machine(), "data": data, "seed": args.seed, "target_classes": TARGET,
            "functionalities": FUNCS, "zoo_epochs": args.epochs, "max_anchors": args.max_anchors,
            "candidates": {k: {"arch": a, "arch_args": aa, **kw} for k, (a, aa, kw) in CANDIDATES.items()},
            "build": {k: v for k, v in cfg.to_dict().items() if k in ("data_fraction", "steps", "retune_steps",
                                                                       "masks_per_anchor", "pool_size")},
-           "target_acc": own_accuracy(target, ds, TARGET), "sweep_source": SWEEP_SOURCE,
+           "target_acc": own_accuracy(target, ds, TARGET, args.dev), "sweep_source": SWEEP_SOURCE,
            "selection_draws": args.draws,
            "selection_agreement": {v: f"{sum(r[f'agree {v}'] for r in sel_rows)}/{n * args.draws}" for v in VARIANTS},
            "selection_same_ranking": {v: f"{sum(r[f'same ranking {v}'] for r in sel_rows)}/{n * args.draws}"

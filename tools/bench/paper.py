@@ -171,6 +171,13 @@ def data_key(args) -> str:
     return slug(args.data) + ("" if args.split == "test" else f"-val{args.val_size}s{args.val_seed}")
 
 
+def seed_dir(args, seed: int) -> Path:
+    """Where one seed's zoo models, deltas and rows are cached: apart per kind of device (``tools.bench.device_dir``)."""
+    from tools.bench import device_dir
+
+    return args.workdir / data_key(args) / args.arch / f"seed{seed}{device_dir(args.dev)}"
+
+
 def validation_split(dataset, size: int, seed: int):
     """``dataset`` with ``size`` of its training images (drawn by a keyed hash of ``seed``) as its test split and
     the rest as its training split; the original test split is dropped, so nothing downstream can score on it."""
@@ -193,14 +200,16 @@ def validation_split(dataset, size: int, seed: int):
 def zoo_model(workdir: Path, role: str, dataset, spec: str, arch: str, classes, epochs: int, seed: int,
               label_smoothing: float, log=print, device=None):
     """(folder, model, config, train_s): trained once, then loaded from ``workdir/role`` when settings match."""
+    from pnc_pack.devices import resolve_device
     from pnc_pack.zoo.config import read_config
     from pnc_pack.zoo.pretrained import load_pretrained, save_pretrained
     from pnc_pack.zoo.training import train_model
 
     folder = workdir / role
     times = workdir / f"{role}.train_s.json"
+    dev = resolve_device(device)  # a model trained elsewhere than on the CPU records it, and is cached apart
     want = {"data": dataset.name, "classes": list(classes), "epochs": epochs, "seed": seed,
-            "label_smoothing": float(label_smoothing)}
+            "label_smoothing": float(label_smoothing), "device": None if dev.type == "cpu" else dev.type}
     if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
         cfg = read_config(folder)
         if cfg.arch == arch and all(cfg.training.get(k) == v for k, v in want.items()):
@@ -228,7 +237,7 @@ def run_seed(args, dataset, seed: int, log=print) -> dict:
     from tools.bench import _pnc_rows as pnc_rows
     from tools.bench import baselines as B
 
-    wd = args.workdir / data_key(args) / args.arch / f"seed{seed}"
+    wd = seed_dir(args, seed)
     t_dir, target, t_cfg, t_s = zoo_model(wd, "target", dataset, args.data, args.arch, args.target_classes,
                                           args.epochs, seed, args.zoo_label_smoothing, log, args.dev)
     s_dir, source, s_cfg, s_s = zoo_model(wd, "source", dataset, args.data, args.arch, args.source_classes,
@@ -296,7 +305,7 @@ def cached_seed(args, dataset, seed: int, log=print) -> dict:
     """
     from pnc_pack.fsutil import atomic_write
 
-    path = args.workdir / data_key(args) / args.arch / f"seed{seed}" / f"paper-run{args.tag}.json"
+    path = seed_dir(args, seed) / f"paper-run{args.tag}.json"
     key = json.loads(json.dumps(seed_key(args)))
     if args.reuse and path.is_file():
         stored = json.loads(path.read_text())

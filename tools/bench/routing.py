@@ -48,7 +48,7 @@ def _scores(pred: torch.Tensor, want: torch.Tensor, n_old: int, k: int) -> dict:
             "new_routed_new": round(100 * float((pred[~old] >= n_old).float().mean()), 2)}
 
 
-def analyse(delta, dataset, recalls=RECALLS, *, source=None, target=None, band: float = BAND) -> dict:
+def analyse(delta, dataset, recalls=RECALLS, *, source=None, target=None, band: float = BAND, device=None) -> dict:
     """The diagnostic of one delta (a CloneDelta or a path) on ``dataset``'s test split (see the module's docs;
     for ``--split val`` the paper bench's validation split stands in as the test split)."""
     from pnc_pack.api.model import apply
@@ -67,7 +67,7 @@ def analyse(delta, dataset, recalls=RECALLS, *, source=None, target=None, band: 
     if "config" not in prov or "seed" not in prov or "clone_classes" not in prov:
         raise UsageError("routing: the delta's provenance lacks the builder's config, seed or classes")
     cfg = BuildConfig(**{k: prov["config"][k] for k in ("data_fraction", "holdout") if k in prov["config"]})
-    cloned = apply(d, source=source, target=target)
+    cloned = apply(d, source=source, target=target, device=device)
     labels, n_old = cloned.output_labels, int(d.classifier_args["num_old"])
     k = len(labels) - n_old
     classes = [int(c) for c in prov["clone_classes"]]
@@ -137,7 +137,7 @@ def _recalls(text: str) -> list[float]:
 
 def main(argv=None) -> int:
     from pnc_pack.errors import PncError
-    from tools.bench import paper
+    from tools.bench import add_device_option, device_of, paper
 
     ap = argparse.ArgumentParser(prog="python -m tools.bench routing")
     ap.add_argument("deltas", nargs="*", type=Path, help="clone deltas (default: the paper benchmark's PNC deltas)")
@@ -151,24 +151,25 @@ def main(argv=None) -> int:
     ap.add_argument("--recalls", type=_recalls, default=list(RECALLS), help="held-out recalls, e.g. 0.95,0.97")
     ap.add_argument("--band", type=float, default=BAND)
     ap.add_argument("--out", default=None)
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    args.dev = device_of(ap, args)
     args.data = args.data or paper.default_data()
     if args.deltas:
         paths = list(args.deltas)
     else:
-        base = args.workdir / paper.data_key(args) / args.arch
-        paths = [base / f"seed{s}" / f"pnc-{args.setting}" / f"{args.row}.pnc" for s in args.seeds]
+        paths = [paper.seed_dir(args, s) / f"pnc-{args.setting}" / f"{args.row}.pnc" for s in args.seeds]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         ap.error(f"no delta at {', '.join(missing)} (run `python -m tools.bench paper` first, or name deltas)")
     try:
         dataset = paper.load_split(args)
-        analyses = [analyse(p, dataset, args.recalls, band=args.band) for p in paths]
+        analyses = [analyse(p, dataset, args.recalls, band=args.band, device=args.dev) for p in paths]
     except PncError as exc:
         print(f"routing: {exc}", file=sys.stderr)
         return 1
     out = {"command": "python -m tools.bench routing " + " ".join(argv if argv is not None else []),
-           "data": args.data, "band": args.band,
+           "data": args.data, "band": args.band, **({"device": str(args.dev)} if args.dev.type != "cpu" else {}),
            "deltas": [{"name": str(p.resolve().relative_to(ROOT)) if p.resolve().is_relative_to(ROOT) else str(p),
                        "analysis": a} for p, a in zip(paths, analyses)]}
     stem = f"routing-{args.out}" if args.out else f"routing-{paper.data_key(args)}-{args.setting}"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from tools.bench import RESULTS, write_result
+from tools.bench import RESULTS, add_device_option, device_of, write_result
 
 
 def draw(path, classes, source, module, title: str) -> None:
@@ -58,7 +58,9 @@ def main(argv):
     ap.add_argument("--anchors", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--workdir", default="/tmp/pnc-bench-mnist")
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    dev = device_of(ap, args)
     from pnc_pack.api.model import apply
     from pnc_pack.builder import build_clone
     from pnc_pack.builder.similarity import conditional_similarity, cross_similarity, pair_similarity
@@ -66,15 +68,16 @@ def main(argv):
 
     t0 = time.perf_counter()
     data, ds = mnist_data(args.data)
-    models = zoo_models(ds, args.workdir, args.seed, args.epochs)
+    models = zoo_models(ds, args.workdir, args.seed, args.epochs, dev)
     classes = [int(c) for c in args.classes.split(",")]
     X, y = getattr(ds, args.split)
     D = {c: X[y == c] for c in classes}
     kw = dict(anchors=args.anchors, masks_per_anchor=100, seed=args.seed)
     clones, evals = {}, {}
     for c in classes:
-        delta = build_clone(str(models["target"]), str(models["source"]), ds, [c], seed=args.seed, eval_data=ds)
-        clones[c] = apply(delta)
+        delta = build_clone(str(models["target"]), str(models["source"]), ds, [c], seed=args.seed, eval_data=ds,
+                            device=dev)
+        clones[c] = apply(delta, device=dev)
         evals[c] = {"eval": delta.metrics["eval"], "R": delta.metrics["R"],
                     "similarity": conditional_similarity(clones[c], ds, split=args.split, **kw)}
         print(f"clone {c}: Avg {100 * delta.metrics['eval']['avg']:.2f}, R {delta.metrics['R']}", flush=True)
@@ -84,7 +87,7 @@ def main(argv):
     n = len(classes)
     off = lambda m: sum(m[i][j] for i in range(n) for j in range(n) if i != j) / (n * n - n)  # noqa: E731
     diag = lambda m: sum(m[i][i] for i in range(n)) / n  # noqa: E731
-    out = {"data": data, "split": args.split, "seed": args.seed, "classes": classes, "anchors": args.anchors,
+    out = {"data": data, **({"device": str(dev)} if dev.type != "cpu" else {}), "split": args.split, "seed": args.seed, "classes": classes, "anchors": args.anchors,
            "masks_per_anchor": 100, "source_matrix": source_m, "module_matrix": module_m,
            "source_diag": round(diag(source_m), 4), "source_off": round(off(source_m), 4),
            "module_diag": round(diag(module_m), 4), "module_off": round(off(module_m), 4),
