@@ -9,7 +9,8 @@ compute mode, for every command (train, build, select, eval, apply, repair, demo
   or ``bf16`` (autocast: weights, optimiser state and deltas stay fp32). ``compute(device, precision)`` is the
   context for forward passes; on the CPU with ``fp32`` it changes nothing, which keeps CPU builds byte-identical.
 - ``deterministic(True)``: ``torch.use_deterministic_algorithms`` (and the cuBLAS workspace setting it needs)
-  for the duration. What it does and does not make reproducible on CUDA is in docs/devices.md.
+  for the duration; an operation without a deterministic kernel becomes a one-line BuildError naming it. What it
+  does and does not make reproducible on CUDA is in docs/devices.md.
 - ``out_of_memory(device)``: CUDA running out of memory becomes a one-line BuildError suggesting ``--batch-size``.
 Why here: the rule is the same for every room, and a room above needs only these few names (docs/ARCHITECTURE.md).
 """
@@ -24,6 +25,7 @@ import torch
 from pnc_pack.errors import BuildError, UsageError
 
 PRECISIONS = ("fp32", "bf16")
+NO_DETERMINISTIC = "does not have a deterministic implementation"  # torch's words for such an operation
 
 
 def available_devices() -> list[str]:
@@ -93,7 +95,9 @@ def compute(device: torch.device, precision: str = "fp32"):
 
 @contextlib.contextmanager
 def deterministic(on: bool = True):
-    """``torch.use_deterministic_algorithms(True)`` for the duration (nothing when ``on`` is false)."""
+    """``torch.use_deterministic_algorithms(True)`` for the duration (nothing when ``on`` is false). torch raises a
+    RuntimeError for an operation that has no deterministic kernel on the device; that becomes a one-line
+    BuildError naming the operation, before anything is written."""
     if not on:
         yield
         return
@@ -104,6 +108,13 @@ def deterministic(on: bool = True):
     torch.backends.cudnn.benchmark = False
     try:
         yield
+    except RuntimeError as exc:
+        if NO_DETERMINISTIC not in str(exc):
+            raise
+        op = str(exc).split(NO_DETERMINISTIC, 1)[0].strip()
+        raise BuildError(f"--deterministic: {op} has no deterministic implementation in torch "
+                         f"{torch.__version__.split('+')[0]} on this device; build without --deterministic "
+                         "(docs/devices.md: what is reproducible then)") from None
     finally:
         torch.use_deterministic_algorithms(was, warn_only=warn)
         torch.backends.cudnn.benchmark = was_bench

@@ -134,3 +134,18 @@ def test_a_zoo_model_records_where_it_trained_unless_cpu_fp32():
     _, bf16 = train_model("lenet5", None, ds, [0, 1], precision="bf16", **kw)
     assert "device" not in plain.training and "precision" not in plain.training
     assert (bf16.training["device"], bf16.training["precision"]) == ("cpu", "bf16")
+
+
+def test_an_operation_without_a_deterministic_kernel_is_one_line_naming_it():
+    """Under --deterministic torch refuses such an operation (on CUDA e.g. the bilinear resize of an adapter between
+    blocks of different sizes); the build reports it in one line and leaves the mode as it was."""
+    from pnc_pack.devices import deterministic
+    from pnc_pack.errors import BuildError
+
+    with pytest.raises(BuildError, match=r"^--deterministic: put_ has no deterministic implementation in torch "):
+        with deterministic(True):
+            torch.zeros(3).put_(torch.tensor([0]), torch.tensor([1.0]))  # refused on every device
+    assert not torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(RuntimeError, match="other"):  # any other error passes through unchanged
+        with deterministic(True):
+            raise RuntimeError("other")
