@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pnc_pack.builder.optim import Adam, make_adam
+from pnc_pack.zoo.optim import Adam, make_adam
 
 
 def _params(seed: int):
@@ -32,6 +32,27 @@ def test_adam_is_torch_adam_bit_for_bit():
     for a, b in zip(mine, theirs):
         assert torch.equal(a, b)
     assert any(not torch.equal(a, b) for a, b in zip(mine, _params(0)))  # it did train
+
+
+def test_adam_with_weight_decay_is_torch_adam_bit_for_bit():
+    mine, theirs = _params(2), _params(2)
+    opt_a, opt_b = Adam([{"params": mine, "lr": 3e-3}], 1e-2), torch.optim.Adam(theirs, lr=3e-3, weight_decay=1e-2)
+    x = torch.randn(32, 7, generator=torch.Generator().manual_seed(3))
+    for _ in range(30):
+        for ps, opt in ((mine, opt_a), (theirs, opt_b)):
+            loss = (torch.tanh(x @ ps[0]) * ps[1]).pow(2).mean() + ps[2].pow(2).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(mine, theirs))
+    plain = _params(2)
+    opt_c = Adam([{"params": plain, "lr": 3e-3}])
+    for _ in range(30):
+        loss = (torch.tanh(x @ plain[0]) * plain[1]).pow(2).mean() + plain[2].pow(2).sum()
+        opt_c.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_c.step()
+    assert not torch.equal(plain[0], mine[0])  # the decay did something
 
 
 def test_make_adam_cpu_is_the_builders_own():

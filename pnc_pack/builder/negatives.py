@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from pnc_pack.builder.surrogate import chunk_for, perturb, random_masks
+from pnc_pack.zoo.optim import make_adam
 
 
 def candidates(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -230,7 +231,7 @@ def inversion_candidates(x: torch.Tensor, target, n_old: int, *, steps: int, lr:
     for i in range(0, len(x), chunk):
         z = x[i:i + chunk].clone().requires_grad_(True)
         want = torch.randint(0, n_old, (len(z),), generator=gen).to(z.device)
-        opt = torch.optim.Adam([z], lr=lr * (hi - lo))
+        opt = make_adam([{"params": [z], "lr": lr * (hi - lo)}], z.device)
         for _ in range(steps):
             xx = z.clamp(lo, hi)
             prior = (xx[..., 1:, :] - xx[..., :-1, :]).abs().mean() + (xx[..., :, 1:] - xx[..., :, :-1]).abs().mean()

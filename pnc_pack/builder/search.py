@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pnc_pack.builder.config import BuildConfig
-from pnc_pack.builder.optim import make_adam
 from pnc_pack.clone.parts import Bridge, masked
+from pnc_pack.zoo.optim import make_adam
 
 
 @dataclass

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from pnc_pack.clone.convert import state_digest
 from pnc_pack.errors import BuildError, DataError, UsageError
+from pnc_pack.zoo.optim import make_adam
 
 
 @dataclass
@@ -78,7 +79,7 @@ def repair(cloned, dataset, *, epochs: int = 8, samples: int | None = 300, lr: f
     before = evaluate_delta_model(cloned, dataset, resize=resize)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = make_adam([{"params": params, "lr": lr}], dev)
     for p in params:
         p.requires_grad_(True)
     losses = []

@@ -38,6 +38,7 @@ from pnc_pack.errors import BuildError, DataError, UsageError
 from pnc_pack.version import __version__
 from pnc_pack.zoo.base import ZooModel
 from pnc_pack.zoo.config import ModelConfig
+from pnc_pack.zoo.optim import make_adam
 from pnc_pack.zoo.registry import build_model, check_arch_args, get_arch
 
 DEFAULTS = {"epochs": 3, "seed": 0, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0, "label_smoothing": 0.0,
@@ -149,8 +150,7 @@ def train_model(arch: str, arch_args: Mapping[str, Any] | None, dataset, classes
 
     model.to(dev)
     X, y = X.to(dev), y.to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=float(lr), weight_decay=float(weight_decay),
-                           **({"fused": True} if dev.type == "cuda" else {}))
+    opt = make_adam([{"params": list(model.parameters()), "lr": float(lr)}], dev, float(weight_decay))
     gen = torch.Generator().manual_seed(seed)
     n = len(y)
     steps = n // batch_size + (1 if n % batch_size >= 2 else 0)  # a last batch of 1 would break BatchNorm
