@@ -36,6 +36,15 @@ def device_dir(device) -> str:
     return "" if kind == "cpu" else f"-{kind}"
 
 
+def device_record(device) -> dict:
+    """``{"device": "cuda:0"}`` for a result made off the CPU, ``{}`` on the CPU: what a result (or a cache key) adds,
+    so CPU results read as they always did."""
+    import torch
+
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    return {} if dev.type == "cpu" else {"device": str(dev)}
+
+
 def device_of(ap, args):
     """``args.device`` checked before any work: the torch device, or ``ap.error`` (exit 2) naming the devices that
     exist, as ``pnc-pack --device`` does."""

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools.bench import add_device_option, device_of
+from tools.bench import add_device_option, device_dir, device_of, device_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -204,7 +204,7 @@ def _result(args, pargs, old, grid, zoo, cmd, wall, setup, partial) -> dict:
                ([old["cost"]["grid_wall_s"]] if old.get("cost") else [])), round(wall, 1)]
     chosen = {m: choose(rows)["params"] for m, rows in grid.items()}
     return {"benchmark": "baselines_grid", "dataset": paper.slug(args.data), "data_spec": args.data,
-            **({"device": str(pargs.dev)} if pargs.dev.type != "cpu" else {}),
+            **device_record(pargs.dev),
            "arch": pargs.arch, "seed": args.seed, "split": paper.split_info(pargs),
            "command": cmd,
            "criterion": "highest mean of AvgS and AvgM on the validation split (ties: the earlier point)",
@@ -232,7 +232,7 @@ def _earlier(path: Path, pargs, seed: int) -> dict:
     same = (old.get("split") == json.loads(json.dumps(paper.split_info(pargs))) and old.get("seed") == seed
             and old.get("arch") == pargs.arch and (old.get("settings") or {}).get("clone_m") == pargs.clone_m
             and (old.get("settings") or {}).get("data_fraction") == pargs.data_fraction
-            and old.get("device") == (None if pargs.dev.type == "cpu" else str(pargs.dev)))
+            and old.get("device") == device_record(pargs.dev).get("device"))
     return old if same else {}
 
 
@@ -251,7 +251,7 @@ def write(out: dict, folder: Path) -> Path:
 def stem_of(data: str, device=None) -> str:
     """The results' name after ``baselines-grid-``: the data's slug, with ``-cuda`` etc. for a grid run elsewhere
     than on the CPU (the paper bench reads the CPU grid's choice)."""
-    from tools.bench import device_dir, paper
+    from tools.bench import paper
 
     return paper.slug(data) + device_dir(device)
 

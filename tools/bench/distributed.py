@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools.bench import add_device_option, device_of
+from tools.bench import add_device_option, device_of, device_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +83,7 @@ def main(argv) -> int:
         print(f"{name:10s} serial {t_s:6.1f} s   --nproc {a.nproc} {t_d:6.1f} s   speed-up {t_s / t_d:4.2f}x   "
               f"same bytes: {same}")
     info = {"command": "python -m tools.bench distributed " + " ".join(argv), "cpus": os.cpu_count(),
-            **({"device": str(dev)} if dev.type != "cpu" else {}),
+            **device_record(dev),
             "load_before": os.getloadavg()[0], "threads": a.threads, "steps": a.steps, "rows": rows}
     out = ROOT / a.out
     out.parent.mkdir(parents=True, exist_ok=True)

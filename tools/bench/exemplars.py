@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from tools.bench import RESULTS, add_device_option, device_dir, device_of, write_result
+from tools.bench import RESULTS, add_device_option, device_dir, device_of, device_record, write_result
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,7 +90,7 @@ def main(argv):
 
     ns, clone = [int(v) for v in args.ns.split(",")], [int(v) for v in args.clone.split(",")]
     cmd = "python -m tools.bench exemplars " + " ".join(argv)
-    out = {"command": cmd.strip(), **({"device": str(dev)} if dev.type != "cpu" else {}), "seed": args.seed, "split": {"name": "val", "size": args.val_size,
+    out = {"command": cmd.strip(), **device_record(dev), "seed": args.seed, "split": {"name": "val", "size": args.val_size,
            "seed": args.val_seed}, "clone": clone, "datasets": {}}
     extra = {"exemplar_calibration": False} if args.no_exemplar_calibration else {}
     out["exemplar_calibration"] = not args.no_exemplar_calibration

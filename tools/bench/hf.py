@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from tools.bench import add_device_option, device_of
+from tools.bench import add_device_option, device_of, device_record
 
 RESULTS = Path(__file__).parent / "results"
 DATA = {"mnist": "idx:data/mnist", "fashion-mnist": "idx:data/fashion-mnist"}
@@ -143,7 +143,7 @@ def main(argv):
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
     types = sorted({(t, "target") for t, _ in pairs} | {(s, "source") for _, s in pairs})
     out = {"command": "python -m tools.bench hf " + " ".join(shlex.quote(a) for a in argv), "clone": clone,
-           **({"device": str(dev)} if dev.type != "cpu" else {}), "train_fraction": args.train_fraction, "epochs": args.epochs, "seed": args.seed,
+           **device_record(dev), "train_fraction": args.train_fraction, "epochs": args.epochs, "seed": args.seed,
            "settings": {k: str(v) for k, v in overrides.items()}, "threads": torch.get_num_threads(), "rows": []}
     with tempfile.TemporaryDirectory(prefix="pnc-bench-hf-") as tmp:
         work = Path(tmp)

@@ -31,7 +31,7 @@ import json
 import time
 from pathlib import Path
 
-from tools.bench import add_device_option, device_dir, device_of
+from tools.bench import add_device_option, device_dir, device_of, device_record
 
 RESULTS = Path(__file__).parent / "results"
 TARGET = [0, 1]
@@ -245,7 +245,7 @@ def main(argv):
     n = len(sel_rows)
     out = {"command": "python -m tools.bench multi" + (f" --data {args.data}" if args.data else "")
            + (f" --out {args.out}" if args.out else ""),
-           **({"device": str(args.dev)} if args.dev.type != "cpu" else {}),
+           **device_record(args.dev),
            "machine": machine(), "data": data, "seed": args.seed, "target_classes": TARGET,
            "functionalities": FUNCS, "zoo_epochs": args.epochs, "max_anchors": args.max_anchors,
            "candidates": {k: {"arch": a, "arch_args": aa, **kw} for k, (a, aa, kw) in CANDIDATES.items()},

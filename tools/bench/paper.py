@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools.bench import add_device_option, device_of
+from tools.bench import add_device_option, device_of, device_record
 from tools.bench._table import CLASS_SPLIT, METHOD_NAMES, METHOD_ORDER, PNC_METHODS, aggregate, judge  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -285,7 +285,7 @@ def seed_key(args) -> dict:
             "pnc_steps": args.pnc_steps, "zoo_label_smoothing": args.zoo_label_smoothing, "methods": args.methods,
             "pnc_config": pnc_rows.config_dict(args.data_fraction, args.pnc_steps, args.pnc_set),
             **({"baseline_params": args.baseline_params} if args.baseline_params else {}),
-            **({"device": str(args.dev)} if args.dev.type != "cpu" else {}),
+            **device_record(args.dev),
             **({} if args.split == "test" else {"split": split_info(args)})}
 
 

@@ -137,7 +137,7 @@ def _recalls(text: str) -> list[float]:
 
 def main(argv=None) -> int:
     from pnc_pack.errors import PncError
-    from tools.bench import add_device_option, device_of, paper
+    from tools.bench import add_device_option, device_of, device_record, paper
 
     ap = argparse.ArgumentParser(prog="python -m tools.bench routing")
     ap.add_argument("deltas", nargs="*", type=Path, help="clone deltas (default: the paper benchmark's PNC deltas)")
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
         print(f"routing: {exc}", file=sys.stderr)
         return 1
     out = {"command": "python -m tools.bench routing " + " ".join(argv if argv is not None else []),
-           "data": args.data, "band": args.band, **({"device": str(args.dev)} if args.dev.type != "cpu" else {}),
+           "data": args.data, "band": args.band, **device_record(args.dev),
            "deltas": [{"name": str(p.resolve().relative_to(ROOT)) if p.resolve().is_relative_to(ROOT) else str(p),
                        "analysis": a} for p, a in zip(paths, analyses)]}
     stem = f"routing-{args.out}" if args.out else f"routing-{paper.data_key(args)}-{args.setting}"

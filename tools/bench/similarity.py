@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from tools.bench import RESULTS, add_device_option, device_of, write_result
+from tools.bench import RESULTS, add_device_option, device_of, device_record, write_result
 
 
 def draw(path, classes, source, module, title: str) -> None:
@@ -87,7 +87,7 @@ def main(argv):
     n = len(classes)
     off = lambda m: sum(m[i][j] for i in range(n) for j in range(n) if i != j) / (n * n - n)  # noqa: E731
     diag = lambda m: sum(m[i][i] for i in range(n)) / n  # noqa: E731
-    out = {"data": data, **({"device": str(dev)} if dev.type != "cpu" else {}), "split": args.split, "seed": args.seed, "classes": classes, "anchors": args.anchors,
+    out = {"data": data, **device_record(dev), "split": args.split, "seed": args.seed, "classes": classes, "anchors": args.anchors,
            "masks_per_anchor": 100, "source_matrix": source_m, "module_matrix": module_m,
            "source_diag": round(diag(source_m), 4), "source_off": round(off(source_m), 4),
            "module_diag": round(diag(module_m), 4), "module_off": round(off(module_m), 4),
